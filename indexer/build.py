@@ -1,0 +1,181 @@
+"""The offline build: load → clean → chunk → embed → store, reusing unchanged embeddings."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer import __version__
+from indexer.chunk import Chunker, ChunkerSettings
+from indexer.clean import clean_document
+from indexer.embed import SentenceTransformerEmbedder
+from indexer.errors import SourceError
+from indexer.load import iter_source_files, load_corpus
+from indexer.models import Chunk, Document, Skipped
+from indexer.store import (
+    FORMAT_VERSION,
+    IndexReader,
+    build_lock,
+    current_manifest,
+    prune,
+    switch_current,
+    write_version,
+)
+
+ProgressFactory = Callable[[int, str], Callable[[int], None]]
+
+
+@dataclass
+class BuildReport:
+    version: str
+    path: Path
+    documents: int
+    chunks: int
+    embedded: int
+    reused: int
+    skipped: list[Skipped] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+
+
+def corpus_fingerprint(source: Path, model_name: str, chunker: ChunkerSettings) -> str:
+    """Changes whenever a rebuild could produce a different index."""
+    h = hashlib.sha256()
+    h.update(f"{FORMAT_VERSION}|{__version__}|{model_name}|{sorted(chunker.as_dict().items())}".encode())
+    for path in iter_source_files(source):
+        h.update(path.relative_to(source).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def is_fresh(source: Path, out: Path, model_name: str, chunker: ChunkerSettings) -> bool:
+    manifest = current_manifest(out)
+    if manifest is None or not source.is_dir():
+        return False
+    return manifest["corpus"]["fingerprint"] == corpus_fingerprint(source, model_name, chunker)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def build_index(
+    source: Path,
+    out: Path,
+    embedder: SentenceTransformerEmbedder,
+    chunker_settings: ChunkerSettings | None = None,
+    keep: int = 3,
+    full: bool = False,
+    progress: ProgressFactory | None = None,
+) -> BuildReport:
+    """Build a new index version from ``source`` and make it current."""
+    settings = chunker_settings or ChunkerSettings()
+    settings.check(embedder.max_tokens)
+    with build_lock(out):
+        fingerprint = corpus_fingerprint(source, embedder.name, settings)
+        loaded = load_corpus(source)
+        skipped = list(loaded.skipped)
+        documents: list[Document] = []
+        for raw in loaded.documents:
+            doc = clean_document(raw)
+            if doc is None:
+                skipped.append(Skipped(raw.path, "no article text left after cleaning"))
+            else:
+                documents.append(doc)
+        if not documents:
+            reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
+            raise SourceError(f"no indexable documents in {source} ({reasons})")
+
+        chunker = Chunker(embedder.tokenizer, settings)
+        chunks: list[Chunk] = [c for doc in documents for c in chunker.split(doc)]
+        hashes = [text_hash(c.text) for c in chunks]
+
+        cache = {} if full else _reusable_vectors(out, embedder, settings)
+        todo = sorted({i for i, h in enumerate(hashes) if h not in cache})
+        tick = progress(len(todo), "embedding") if progress else None
+        fresh = embedder.encode([chunks[i].text for i in todo], progress=tick)
+        vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
+        for row, i in enumerate(todo):
+            vectors[i] = fresh[row]
+        for i, h in enumerate(hashes):
+            if h in cache:
+                vectors[i] = cache[h]
+
+        built_at = datetime.now(UTC)
+        manifest = _manifest(
+            built_at, fingerprint, source, embedder, settings, documents, chunks, skipped,
+            embedded=len(todo),
+        )
+        version_dir = write_version(out, manifest, documents, chunks, hashes, vectors)
+        switch_current(out, version_dir)
+        pruned = prune(out, keep)
+    return BuildReport(
+        version=manifest["build_id"],
+        path=version_dir,
+        documents=len(documents),
+        chunks=len(chunks),
+        embedded=len(todo),
+        reused=len(chunks) - len(todo),
+        skipped=skipped,
+        pruned=pruned,
+    )
+
+
+def _reusable_vectors(
+    out: Path, embedder: SentenceTransformerEmbedder, settings: ChunkerSettings
+) -> dict[str, np.ndarray]:
+    """Embeddings of the current version, when it was made by this same model."""
+    manifest = current_manifest(out)
+    if manifest is None or manifest["model"]["name"] != embedder.name:
+        return {}
+    if manifest["model"]["dimension"] != embedder.dimension:
+        return {}
+    probe = np.asarray(manifest["model"]["probe"], dtype=np.float32)
+    if float(probe @ embedder.probe) < 0.99:
+        return {}
+    reader = IndexReader(out)
+    try:
+        return reader.vectors_by_hash()
+    finally:
+        reader.close()
+
+
+def _manifest(
+    built_at: datetime,
+    fingerprint: str,
+    source: Path,
+    embedder: SentenceTransformerEmbedder,
+    settings: ChunkerSettings,
+    documents: list[Document],
+    chunks: list[Chunk],
+    skipped: list[Skipped],
+    embedded: int,
+) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "build_id": f"{built_at:%Y%m%dT%H%M%S%fZ}-{fingerprint[:8]}",
+        "built_at": built_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "model": {
+            "name": embedder.name,
+            "dimension": embedder.dimension,
+            "max_seq_length": embedder.max_seq_length,
+            "probe": [round(float(x), 6) for x in embedder.probe],
+        },
+        "chunker": settings.as_dict() | {"tokenizer": "model", "sentence_splitter": "pysbd"},
+        "vectors": {"faiss_index": "IndexFlatIP", "metric": "cosine"},
+        "corpus": {"source": str(source), "fingerprint": fingerprint},
+        "counts": {
+            "documents": len(documents),
+            "chunks": len(chunks),
+            "skipped": len(skipped),
+            "embedded": embedded,
+            "reused": len(chunks) - embedded,
+        },
+        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+    }

@@ -1,0 +1,276 @@
+"""The on-disk index: versioned directories of FAISS vectors, SQLite rows and a manifest.
+
+Layout of an index root::
+
+    index/
+      current -> versions/20261122T101500Z-3f2a1c   (symlink, switched atomically)
+      versions/<build_id>/manifest.json              (written last: its presence marks completion)
+      versions/<build_id>/vectors.faiss
+      versions/<build_id>/chunks.sqlite
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.errors import IndexCorruptError, IndexNotFoundError
+from indexer.models import Chunk, Document
+
+FORMAT_VERSION = 1
+MANIFEST, VECTORS, DATABASE = "manifest.json", "vectors.faiss", "chunks.sqlite"
+
+_SCHEMA = """
+CREATE TABLE documents (
+    doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, source TEXT NOT NULL, url TEXT,
+    site_name TEXT, author TEXT, published TEXT, path TEXT NOT NULL, format TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY,  -- the row number in the FAISS index
+    chunk_id TEXT NOT NULL UNIQUE, doc_id TEXT NOT NULL REFERENCES documents(doc_id),
+    position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    n_tokens INTEGER NOT NULL, text_hash TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX chunks_doc ON chunks(doc_id, position);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+);
+"""
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    id: int
+    chunk_id: str
+    doc_id: str
+    position: int
+    start: int
+    end: int
+    text: str
+    title: str
+    source: str
+    published: str | None
+
+
+def versions_dir(root: Path) -> Path:
+    return root / "versions"
+
+
+def resolve_version(path: Path) -> Path:
+    """The version directory an index path designates: itself, or its ``current`` target."""
+    if (path / MANIFEST).is_file():
+        return path
+    current = path / "current"
+    if current.exists() and (current / MANIFEST).is_file():
+        return current.resolve()
+    raise IndexNotFoundError(
+        f"no index at {path}; build one with `ragqa index --source DIR --out {path}`"
+    )
+
+
+def read_manifest(version_dir: Path) -> dict[str, Any]:
+    try:
+        manifest: dict[str, Any] = json.loads((version_dir / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise IndexCorruptError(f"cannot read {version_dir / MANIFEST}: {e}") from e
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexCorruptError(
+            f"index {version_dir} has format {manifest.get('format_version')}, this ragqa reads "
+            f"format {FORMAT_VERSION}; rebuild it with `ragqa index --full`"
+        )
+    return manifest
+
+
+def current_manifest(root: Path) -> dict[str, Any] | None:
+    """The manifest of the version being served, or None when there is none or it is unreadable."""
+    try:
+        return read_manifest(resolve_version(root))
+    except (IndexNotFoundError, IndexCorruptError):
+        return None
+
+
+@contextlib.contextmanager
+def build_lock(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the index root so two builds never interleave."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".build.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise IndexCorruptError(f"another build is running on {root}; wait for it") from e
+        # Leftovers of builds that were killed half-way; safe to remove under the lock.
+        for stale in versions_dir(root).glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        yield
+
+
+def write_version(
+    root: Path,
+    manifest: dict[str, Any],
+    documents: list[Document],
+    chunks: list[Chunk],
+    text_hashes: list[str],
+    vectors: np.ndarray,
+) -> Path:
+    """Write a complete version into a temporary directory, then rename it into place."""
+    import faiss
+
+    versions = versions_dir(root)
+    versions.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{manifest['build_id']}-", dir=versions))
+    try:
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        index.add(vectors)
+        faiss.write_index(index, str(tmp / VECTORS))
+        _write_database(tmp / DATABASE, documents, chunks, text_hashes)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a server may run as another user
+        final = versions / manifest["build_id"]
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def switch_current(root: Path, version_dir: Path) -> None:
+    """Point ``root/current`` at ``version_dir`` with one atomic rename."""
+    link = root / f".current-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    link.symlink_to(version_dir.relative_to(root))
+    os.replace(link, root / "current")
+
+
+def prune(root: Path, keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` versions, never the current one."""
+    current = (root / "current").resolve()
+    versions = sorted(
+        (p for p in versions_dir(root).iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.name,
+    )
+    removed = []
+    for old in versions[: max(0, len(versions) - keep)]:
+        if old.resolve() != current:
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old.name)
+    return removed
+
+
+def _write_database(
+    path: Path, documents: list[Document], chunks: list[Chunk], text_hashes: list[str]
+) -> None:
+    db = sqlite3.connect(path)
+    try:
+        db.executescript(_SCHEMA)
+        db.executemany(
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [
+                (d.doc_id, d.title, d.source, d.url, d.site_name, d.author, d.published, d.path,
+                 d.format, d.text)
+                for d in documents
+            ],
+        )
+        db.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (i, c.chunk_id, c.doc_id, c.position, c.start, c.end, c.n_tokens, h, c.text)
+                for i, (c, h) in enumerate(zip(chunks, text_hashes, strict=True))
+            ],
+        )
+        db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+        db.commit()
+    finally:
+        db.close()
+
+
+class IndexReader:
+    """Read access to one index version; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        import faiss
+
+        self.path = resolve_version(path)
+        self.manifest = read_manifest(self.path)
+        try:
+            self.vectors = faiss.read_index(str(self.path / VECTORS))
+        except RuntimeError as e:
+            raise IndexCorruptError(f"cannot read {self.path / VECTORS}: {e}") from e
+        self._local = threading.local()
+        count = self._db().execute("SELECT count(*) FROM chunks").fetchone()[0]
+        if count != self.vectors.ntotal:
+            raise IndexCorruptError(
+                f"index {self.path} has {self.vectors.ntotal} vectors but {count} chunks; "
+                "rebuild it with `ragqa index --full`"
+            )
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["build_id"])
+
+    @property
+    def built_at(self) -> str:
+        return str(self.manifest["built_at"])
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            uri = f"file:{self.path / DATABASE}?mode=ro"
+            try:
+                db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                db.execute("SELECT 1 FROM documents LIMIT 1")
+            except sqlite3.Error as e:
+                raise IndexCorruptError(f"cannot read {self.path / DATABASE}: {e}") from e
+            db.row_factory = sqlite3.Row
+            self._local.db = db
+        return db
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inner-product search: (scores, ids), each of shape (len(queries), k); id -1 pads."""
+        return self.vectors.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+    def chunks(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
+        wanted = [int(i) for i in ids if int(i) >= 0]
+        if not wanted:
+            return {}
+        rows = self._db().execute(
+            "SELECT c.id, c.chunk_id, c.doc_id, c.position, c.start, c.\"end\", c.text,"
+            " d.title, d.source, d.published FROM chunks c JOIN documents d USING (doc_id)"
+            f" WHERE c.id IN ({','.join('?' * len(wanted))})",
+            wanted,
+        )
+        return {row["id"]: ChunkRow(*row) for row in rows}
+
+    def document(self, doc_id: str) -> sqlite3.Row | None:
+        return self._db().execute(
+            "SELECT doc_id, title, source, url, site_name, author, published, text"
+            " FROM documents WHERE doc_id = ?",
+            (doc_id,),
+        ).fetchone()
+
+    def vectors_by_hash(self) -> dict[str, np.ndarray]:
+        """Stored embeddings keyed by chunk-text hash, so unchanged text is not embedded again."""
+        rows = self._db().execute("SELECT id, text_hash FROM chunks").fetchall()
+        if not rows:
+            return {}
+        matrix = self.vectors.reconstruct_n(0, self.vectors.ntotal)
+        return {row["text_hash"]: matrix[row["id"]] for row in rows}
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None

@@ -1,0 +1,1 @@
+"""ragqa service: the HTTP edge over an index built by ``indexer``."""

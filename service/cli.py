@@ -1,0 +1,184 @@
+"""The `ragqa` command: index, serve, ask, eval."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from service.settings import Settings
+
+
+class _Group(click.Group):
+    """Turns domain errors into a one-line message and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from indexer.errors import RagqaError
+
+        try:
+            return super().invoke(ctx)
+        except RagqaError as e:
+            raise click.ClickException(str(e)) from e
+
+
+def _settings(**overrides: Any) -> Settings:
+    """Settings from RAGQA_* variables, with command-line options taking precedence."""
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise click.ClickException(f"invalid setting {first['loc'][0]}: {first['msg']}") from e
+
+
+def _embedder(settings: Settings) -> Any:
+    from indexer.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(settings.model or None)
+
+
+index_opt = click.option(
+    "--index", "index_dir", type=click.Path(path_type=Path), default=None,
+    help="Index directory. [env RAGQA_INDEX_DIR; default: index]",
+)
+model_opt = click.option(
+    "--model", default=None,
+    help="Sentence-transformers model directory. [env RAGQA_MODEL; default: bundled MiniLM]",
+)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ragqa")
+def main() -> None:
+    """Question answering over a news corpus, with checkable citations."""
+
+
+@main.command()
+@click.option(
+    "--source", "source_dir", type=click.Path(path_type=Path), default=None,
+    help="Corpus directory to read. [env RAGQA_SOURCE_DIR; default: seeds]",
+)
+@click.option(
+    "--out", "index_dir", type=click.Path(path_type=Path), default=None,
+    help="Index directory to write. [env RAGQA_INDEX_DIR; default: index]",
+)
+@model_opt
+@click.option("--full", is_flag=True, help="Re-embed every passage instead of reusing unchanged ones.")
+@click.option("--if-stale", is_flag=True, help="Do nothing when the index already matches the source.")
+@click.option(
+    "--max-tokens", "chunk_max_tokens", type=int, default=None,
+    help="Passage budget in model tokens. [env RAGQA_CHUNK_MAX_TOKENS; default: 160]",
+)
+@click.option(
+    "--overlap", "chunk_overlap_sentences", type=int, default=None,
+    help="Sentences repeated between passages. [env RAGQA_CHUNK_OVERLAP_SENTENCES; default: 1]",
+)
+@click.option(
+    "--keep", "keep_versions", type=int, default=None,
+    help="Index versions kept after the build. [env RAGQA_KEEP_VERSIONS; default: 3]",
+)
+def index(full: bool, if_stale: bool, **options: Any) -> None:
+    """Build the index from a corpus directory (the offline rebuild)."""
+    from indexer.build import build_index, is_fresh
+    from indexer.chunk import ChunkerSettings
+    from indexer.embed import resolve_model
+    from indexer.errors import SourceError
+
+    settings = _settings(**options)
+    chunker = ChunkerSettings(
+        max_tokens=settings.chunk_max_tokens, overlap_sentences=settings.chunk_overlap_sentences
+    )
+    source, out = settings.source_dir, settings.index_dir
+    if not source.is_dir():
+        raise SourceError(f"source directory {source} does not exist; pass --source DIR")
+    if if_stale and is_fresh(source, out, resolve_model(settings.model or None)[0], chunker):
+        click.echo(f"index {out} is up to date with {source}", err=True)
+        return
+    embedder = _embedder(settings)
+    try:
+        chunker.check(embedder.max_tokens)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    report = build_index(
+        source, out, embedder, chunker, keep=settings.keep_versions, full=full,
+        progress=_progress_bar,
+    )
+    for skipped in report.skipped:
+        click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+    click.echo(
+        f"indexed {report.documents} documents into {report.chunks} passages "
+        f"({report.embedded} embedded, {report.reused} reused), {len(report.skipped)} skipped; "
+        f"version {report.version} is now current in {out}"
+    )
+
+
+def _progress_bar(total: int, label: str) -> Any:
+    """A tqdm bar on a terminal; silent otherwise."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="passage", disable=not sys.stderr.isatty())
+    return bar.update
+
+
+@main.command()
+@index_opt
+@model_opt
+@click.option("--host", default=None, help="Bind address. [env RAGQA_HOST; default: 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="Port. [env RAGQA_PORT; default: 8000]")
+def serve(**options: Any) -> None:
+    """Serve the HTTP API (and its docs at /docs)."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.retrieval import Retriever
+
+    settings = _settings(**options)
+    embedder = _embedder(settings)
+    Retriever.open(settings.index_dir, embedder).reader.close()  # fail here, not in the server
+    uvicorn.run(
+        create_app(settings, embedder),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+    )
+
+
+@main.command()
+@click.argument("question")
+@index_opt
+@model_opt
+@click.option("--top-k", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Number of passages.")
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON as POST /v1/ask.")
+def ask(question: str, top_k: int, as_json: bool, **options: Any) -> None:
+    """Answer QUESTION in-process and print ranked passages with citations."""
+    from pydantic import ValidationError
+
+    from service.answer import answer_question
+    from service.retrieval import Retriever
+    from service.schemas import AskRequest
+
+    try:
+        request = AskRequest(question=question, top_k=top_k)
+    except ValidationError as e:
+        raise click.ClickException(f"question: {e.errors()[0]['msg']}") from e
+    settings = _settings(**options)
+    retriever = Retriever.open(settings.index_dir, _embedder(settings))
+    response = answer_question(retriever, request)
+    if as_json:
+        click.echo(json.dumps(response.model_dump(), indent=2, ensure_ascii=False))
+        return
+    for p in response.passages:
+        date = f", {p.published}" if p.published else ""
+        click.echo(f"[{p.rank}] {p.title} ({p.source}{date}) score {p.score:.3f}")
+        click.echo(f"    {p.doc_id} [{p.start}:{p.end}]")
+        click.echo(click.wrap_text(p.text, width=100, initial_indent="    ",
+                                   subsequent_indent="    ", preserve_paragraphs=True))
+        click.echo()

@@ -1,0 +1,37 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from service.schemas import ErrorResponse, Health, IndexInfo, Ready
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health, summary="The process is alive")
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    responses={503: {"model": ErrorResponse, "description": "Index or model not loaded"}},
+    summary="The index and model are loaded and queries can be answered",
+)
+def readyz(request: Request) -> Ready | JSONResponse:
+    retriever = request.app.state.retriever
+    if retriever is None:
+        reason = request.app.state.load_error or "the index is still loading"
+        return JSONResponse(
+            status_code=503, content={"error": {"code": "not_ready", "message": reason}}
+        )
+    counts = retriever.counts
+    return Ready(
+        status="ready",
+        index=IndexInfo(version=retriever.reader.version, built_at=retriever.reader.built_at),
+        documents=counts["documents"],
+        chunks=counts["chunks"],
+    )
