@@ -46,7 +46,9 @@ class BuildReport:
 def corpus_fingerprint(source: Path, model_name: str, chunker: ChunkerSettings) -> str:
     """Changes whenever a rebuild could produce a different index."""
     h = hashlib.sha256()
-    h.update(f"{FORMAT_VERSION}|{__version__}|{model_name}|{sorted(chunker.as_dict().items())}".encode())
+    h.update(
+        f"{FORMAT_VERSION}|{__version__}|{model_name}|{sorted(chunker.as_dict().items())}".encode()
+    )
     for path in iter_source_files(source):
         h.update(path.relative_to(source).as_posix().encode() + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).digest())
@@ -58,6 +60,17 @@ def is_fresh(source: Path, out: Path, model_name: str, chunker: ChunkerSettings)
     if manifest is None or not source.is_dir():
         return False
     return manifest["corpus"]["fingerprint"] == corpus_fingerprint(source, model_name, chunker)
+
+
+def embedding_input(title: str, text: str, title_words: int = 24) -> str:
+    """What is embedded for a passage: its document's headline, then the passage.
+
+    The headline gives a passage that never names its subject ("He left in January") the
+    context it needs to match a question about that subject.
+    """
+    words = title.split()
+    head = " ".join(words[:title_words])
+    return f"{head}\n{text}" if head and not text.startswith(head) else text
 
 
 def text_hash(text: str) -> str:
@@ -93,12 +106,14 @@ def build_index(
 
         chunker = Chunker(embedder.tokenizer, settings)
         chunks: list[Chunk] = [c for doc in documents for c in chunker.split(doc)]
-        hashes = [text_hash(c.text) for c in chunks]
+        titles = {doc.doc_id: doc.title for doc in documents}
+        inputs = [embedding_input(titles[c.doc_id], c.text) for c in chunks]
+        hashes = [text_hash(text) for text in inputs]
 
         cache = {} if full else _reusable_vectors(out, embedder, settings)
         todo = sorted({i for i, h in enumerate(hashes) if h not in cache})
         tick = progress(len(todo), "embedding") if progress else None
-        fresh = embedder.encode([chunks[i].text for i in todo], progress=tick)
+        fresh = embedder.encode([inputs[i] for i in todo], progress=tick)
         vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
         for row, i in enumerate(todo):
             vectors[i] = fresh[row]
@@ -108,7 +123,14 @@ def build_index(
 
         built_at = datetime.now(UTC)
         manifest = _manifest(
-            built_at, fingerprint, source, embedder, settings, documents, chunks, skipped,
+            built_at,
+            fingerprint,
+            source,
+            embedder,
+            settings,
+            documents,
+            chunks,
+            skipped,
             embedded=len(todo),
         )
         version_dir = write_version(out, manifest, documents, chunks, hashes, vectors)
@@ -167,7 +189,8 @@ def _manifest(
             "max_seq_length": embedder.max_seq_length,
             "probe": [round(float(x), 6) for x in embedder.probe],
         },
-        "chunker": settings.as_dict() | {"tokenizer": "model", "sentence_splitter": "pysbd"},
+        "chunker": settings.as_dict()
+        | {"tokenizer": "model", "sentence_splitter": "pysbd", "embedded_with_title": True},
         "vectors": {"faiss_index": "IndexFlatIP", "metric": "cosine"},
         "corpus": {"source": str(source), "fingerprint": fingerprint},
         "counts": {

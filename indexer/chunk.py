@@ -23,9 +23,9 @@ class Tokenizer(Protocol):
 
 @dataclass(frozen=True)
 class ChunkerSettings:
-    max_tokens: int = 160
+    max_tokens: int = 128
     overlap_sentences: int = 1
-    min_tokens: int = 48
+    min_tokens: int = 40
 
     def check(self, model_max_tokens: int) -> None:
         """Fail fast on settings the model cannot honour."""
@@ -154,6 +154,5 @@ class Chunker:
             if tail < self.settings.min_tokens and merged <= limit:
                 packed[-2:] = [(pi, lj)]
         return [
-            (units[i].start, units[j - 1].end, sum(u.tokens for u in units[i:j]))
-            for i, j in packed
+            (units[i].start, units[j - 1].end, sum(u.tokens for u in units[i:j])) for i, j in packed
         ]

@@ -8,15 +8,9 @@ import unicodedata
 
 from indexer.models import Document, RawDocument
 
-_BLOCK_TAGS = (
-    "address article aside blockquote dd div dl dt fieldset figcaption footer h1 h2 h3 h4 h5 h6 "
-    "header hr li main nav ol p pre section table tbody thead tfoot tr ul"
-).split()
+_BLOCK_TAGS = ["address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "fieldset", "figcaption", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "thead", "tfoot", "tr", "ul"]
 # Elements that never hold article prose on a news page.
-_DROP_TAGS = (
-    "script style noscript template nav header footer aside form iframe svg canvas button "
-    "select input textarea figure figcaption picture video audio object embed"
-).split()
+_DROP_TAGS = ["script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "iframe", "svg", "canvas", "button", "select", "input", "textarea", "figure", "figcaption", "picture", "video", "audio", "object", "embed"]
 # Private-use sentinels: unlike \u2028/\u2029 they are not matched by \s.
 _PARA, _LINE = "\ue000", "\ue001"
 
@@ -27,19 +21,7 @@ _EMPHASIS = re.compile(r"(\*\*|__)(\S(?:.*?\S)?)\1")
 # Labels of navigation, sharing and promo widgets as they appear when a page is dumped as text.
 _NAV_LABELS = frozenset(
     label.strip()
-    for label in """
-    skip to main content|skip to content|skip to navigation|jump to content|photo for article
-    |next story|previous story|next article|previous article|next post|previous post|share it
-    |share|share this|share this article|share this story|share on facebook|share on twitter
-    |share on linkedin|share via email|tweet|email|print|comments|leave a comment|view comments
-    |advertisement|sponsored|sponsored content|read more|read next|continue reading|related
-    |related articles|related stories|related posts|recommended|recommended for you|more stories
-    |more news|top stories|trending|trending now|most popular|most read|subscribe|subscribe now
-    |sign in|sign up|log in|login|register|menu|close|search|home|back to top|view more|view all
-    |see more|show more|load more|follow us|newsletter|cookie settings|accept all cookies
-    |listen to this article|open in app|copy link|whatsapp|facebook|twitter|linkedin|reddit
-    |pinterest|telegram|recent quotes|market data|tags|topics|image|photo|video
-    """.split("|")
+    for label in ["\n    skip to main content", "skip to content", "skip to navigation", "jump to content", "photo for article\n    ", "next story", "previous story", "next article", "previous article", "next post", "previous post", "share it\n    ", "share", "share this", "share this article", "share this story", "share on facebook", "share on twitter\n    ", "share on linkedin", "share via email", "tweet", "email", "print", "comments", "leave a comment", "view comments\n    ", "advertisement", "sponsored", "sponsored content", "read more", "read next", "continue reading", "related\n    ", "related articles", "related stories", "related posts", "recommended", "recommended for you", "more stories\n    ", "more news", "top stories", "trending", "trending now", "most popular", "most read", "subscribe", "subscribe now\n    ", "sign in", "sign up", "log in", "login", "register", "menu", "close", "search", "home", "back to top", "view more", "view all\n    ", "see more", "show more", "load more", "follow us", "newsletter", "cookie settings", "accept all cookies\n    ", "listen to this article", "open in app", "copy link", "whatsapp", "facebook", "twitter", "linkedin", "reddit\n    ", "pinterest", "telegram", "recent quotes", "market data", "tags", "topics", "image", "photo", "video\n    "]
 )
 _LEGAL_OR_PROMO = re.compile(
     r"\bby (?:accessing|using|continuing to use) (?:this|our) (?:page|site|website|service)"
@@ -59,9 +41,7 @@ _TICKER_ROW = re.compile(
     r"^(?:[A-Z][A-Z0-9.\-^]{0,7}\s+)?"
     r"(?:[$€£¥]?[+\-−]?\d[\d,]*(?:\.\d+)?%?\s*|\(\s*[+\-−]?\d[\d,]*(?:\.\d+)?%?\s*\)\s*)+$"
 )
-_CREDIT = re.compile(
-    r"^(?:photo|image|picture|illustration|video)s?(?: credit)?\s*[:/|]", re.I
-)
+_CREDIT = re.compile(r"^(?:photo|image|picture|illustration|video)s?(?: credit)?\s*[:/|]", re.I)
 _SENTENCE_END = re.compile(r"[.!?…\"”’)]$")
 
 
@@ -102,12 +82,7 @@ def html_to_text(markup: str) -> str:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(markup, "lxml")
-    root = (
-        soup.find("article")
-        or soup.find("main")
-        or soup.find(attrs={"role": "main"})
-        or soup
-    )
+    root = soup.find("article") or soup.find("main") or soup.find(attrs={"role": "main"}) or soup
     for tag in root.find_all(_DROP_TAGS):
         tag.decompose()
     for tag in root.find_all("br"):
@@ -165,14 +140,8 @@ def _is_label(line: str) -> bool:
 
 def remove_chrome(blocks: list[list[str]], title: str | None) -> list[list[str]]:
     """Drop page chrome from blocks of lines, by rules that hold across news sites."""
-    flat = [
-        (b, i, line) for b, block in enumerate(blocks) for i, line in enumerate(block)
-    ]
-    drop = {
-        n
-        for n, (_, _, line) in enumerate(flat)
-        if is_nav_line(line) or is_market_data(line)
-    }
+    flat = [(b, i, line) for b, block in enumerate(blocks) for i, line in enumerate(block)]
+    drop = {n for n, (_, _, line) in enumerate(flat) if is_nav_line(line) or is_market_data(line)}
     # Widget headers next to a quote table ("Recent Quotes", "Symbol Price Change (%)").
     market = [n for n, (_, _, line) in enumerate(flat) if is_market_data(line)]
     for n in market:

@@ -88,9 +88,7 @@ class SentenceTransformerEmbedder:
         """Longest passage, without the two special tokens, that is embedded whole."""
         return self.max_seq_length - 2
 
-    def encode(
-        self, texts: list[str], progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
+    def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed ``texts`` as float32 unit vectors; ``progress`` is told each batch's size."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)

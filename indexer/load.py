@@ -15,9 +15,7 @@ from indexer.models import LoadResult, RawDocument, Skipped
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
-_HTML_SIGNAL = re.compile(
-    r"<(?:!doctype|html|head|body|article|main|div|p|h[1-6]|span|br)\b", re.I
-)
+_HTML_SIGNAL = re.compile(r"<(?:!doctype|html|head|body|article|main|div|p|h[1-6]|span|br)\b", re.I)
 _MD_HEADING = re.compile(r"^#{1,6}\s+\S", re.M)
 _MD_LINK = re.compile(r"\[[^\]\n]+\]\((?:https?://|/|#)[^)\s]*\)")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.S)
@@ -43,9 +41,7 @@ def iter_source_files(source: Path) -> Iterator[Path]:
 def load_corpus(source: Path) -> LoadResult:
     """Read every file under ``source``; unreadable files become ``Skipped`` entries."""
     if not source.exists():
-        raise SourceError(
-            f"source directory {source} does not exist; pass --source DIR"
-        )
+        raise SourceError(f"source directory {source} does not exist; pass --source DIR")
     if not source.is_dir():
         raise SourceError(f"source {source} is not a directory; pass --source DIR")
     files = list(iter_source_files(source))
@@ -56,9 +52,7 @@ def load_corpus(source: Path) -> LoadResult:
     for path in files:
         rel = path.relative_to(source).as_posix()
         try:
-            docs = load_file(
-                path, doc_id=rel.rsplit(".", 1)[0] if "." in path.name else rel
-            )
+            docs = load_file(path, doc_id=rel.rsplit(".", 1)[0] if "." in path.name else rel)
         except ValueError as e:
             result.skipped.append(Skipped(rel, str(e)))
             continue
@@ -121,16 +115,14 @@ def decode(data: bytes) -> str:
 def _looks_like_html(text: str) -> bool:
     head = text[:4000]
     return (
-        head.startswith("<")
-        and bool(_HTML_SIGNAL.search(head))
+        (head.startswith("<")
+        and bool(_HTML_SIGNAL.search(head)))
         or len(_HTML_SIGNAL.findall(head)) >= 3
     )
 
 
 def _looks_like_markdown(text: str) -> bool:
-    return bool(
-        _FRONT_MATTER.match(text) or _MD_HEADING.search(text) or _MD_LINK.search(text)
-    )
+    return bool(_FRONT_MATTER.match(text) or _MD_HEADING.search(text) or _MD_LINK.search(text))
 
 
 def _try_jsonl(text: str) -> list[tuple[int, Any]] | None:
@@ -147,9 +139,7 @@ def _try_jsonl(text: str) -> list[tuple[int, Any]] | None:
     return records if len(records) >= 1 else None
 
 
-def _from_jsonl(
-    records: list[tuple[int, Any]], name: str
-) -> list[RawDocument | Skipped]:
+def _from_jsonl(records: list[tuple[int, Any]], name: str) -> list[RawDocument | Skipped]:
     out: list[RawDocument | Skipped] = []
     for lineno, rec in records:
         where = f"{name} line {lineno}"
@@ -182,15 +172,10 @@ def _from_jsonl(
 def _from_json(data: Any, doc_id: str, name: str) -> list[RawDocument | Skipped]:
     posts = data if isinstance(data, list) else [data]
     if not posts or not all(isinstance(p, dict) and _is_wordpress(p) for p in posts):
-        raise ValueError(
-            "JSON is not a WordPress REST post (no title.rendered/content.rendered)"
-        )
+        raise ValueError("JSON is not a WordPress REST post (no title.rendered/content.rendered)")
     if len(posts) == 1:
         return [_from_wordpress(posts[0], doc_id, name)]
-    return [
-        _from_wordpress(p, f"{doc_id}-{p.get('id', i)}", name)
-        for i, p in enumerate(posts)
-    ]
+    return [_from_wordpress(p, f"{doc_id}-{p.get('id', i)}", name) for i, p in enumerate(posts)]
 
 
 def _is_wordpress(post: dict[str, Any]) -> bool:
@@ -199,11 +184,7 @@ def _is_wordpress(post: dict[str, Any]) -> bool:
 
 
 def _from_wordpress(post: dict[str, Any], doc_id: str, name: str) -> RawDocument:
-    yoast = (
-        post.get("yoast_head_json")
-        if isinstance(post.get("yoast_head_json"), dict)
-        else {}
-    )
+    yoast = post.get("yoast_head_json") if isinstance(post.get("yoast_head_json"), dict) else {}
     title = post.get("title")
     title_html = title.get("rendered") if isinstance(title, dict) else title
     return RawDocument(
@@ -212,15 +193,11 @@ def _from_wordpress(post: dict[str, Any], doc_id: str, name: str) -> RawDocument
         format="wordpress",
         html=post["content"]["rendered"],
         title=html_to_plain(title_html) if isinstance(title_html, str) else None,
-        url=_str(post.get("link"))
-        or _str(yoast.get("canonical"))
-        or _str(yoast.get("og_url")),
+        url=_str(post.get("link")) or _str(yoast.get("canonical")) or _str(yoast.get("og_url")),
         site_name=_str(yoast.get("og_site_name")),
         author=_str(yoast.get("author")),
         published=parse_date(
-            post.get("date")
-            or yoast.get("article_published_time")
-            or post.get("date_gmt")
+            post.get("date") or yoast.get("article_published_time") or post.get("date_gmt")
         ),
     )
 

@@ -179,8 +179,18 @@ def _write_database(
         db.executemany(
             "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
             [
-                (d.doc_id, d.title, d.source, d.url, d.site_name, d.author, d.published, d.path,
-                 d.format, d.text)
+                (
+                    d.doc_id,
+                    d.title,
+                    d.source,
+                    d.url,
+                    d.site_name,
+                    d.author,
+                    d.published,
+                    d.path,
+                    d.format,
+                    d.text,
+                )
                 for d in documents
             ],
         )
@@ -210,7 +220,7 @@ class IndexReader:
         except RuntimeError as e:
             raise IndexCorruptError(f"cannot read {self.path / VECTORS}: {e}") from e
         self._local = threading.local()
-        count = self._db().execute("SELECT count(*) FROM chunks").fetchone()[0]
+        count = self.db().execute("SELECT count(*) FROM chunks").fetchone()[0]
         if count != self.vectors.ntotal:
             raise IndexCorruptError(
                 f"index {self.path} has {self.vectors.ntotal} vectors but {count} chunks; "
@@ -225,7 +235,7 @@ class IndexReader:
     def built_at(self) -> str:
         return str(self.manifest["built_at"])
 
-    def _db(self) -> sqlite3.Connection:
+    def db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
             uri = f"file:{self.path / DATABASE}?mode=ro"
@@ -246,8 +256,8 @@ class IndexReader:
         wanted = [int(i) for i in ids if int(i) >= 0]
         if not wanted:
             return {}
-        rows = self._db().execute(
-            "SELECT c.id, c.chunk_id, c.doc_id, c.position, c.start, c.\"end\", c.text,"
+        rows = self.db().execute(
+            'SELECT c.id, c.chunk_id, c.doc_id, c.position, c.start, c."end", c.text,'
             " d.title, d.source, d.published FROM chunks c JOIN documents d USING (doc_id)"
             f" WHERE c.id IN ({','.join('?' * len(wanted))})",
             wanted,
@@ -255,15 +265,19 @@ class IndexReader:
         return {row["id"]: ChunkRow(*row) for row in rows}
 
     def document(self, doc_id: str) -> sqlite3.Row | None:
-        return self._db().execute(
-            "SELECT doc_id, title, source, url, site_name, author, published, text"
-            " FROM documents WHERE doc_id = ?",
-            (doc_id,),
-        ).fetchone()
+        return (
+            self.db()
+            .execute(
+                "SELECT doc_id, title, source, url, site_name, author, published, text"
+                " FROM documents WHERE doc_id = ?",
+                (doc_id,),
+            )
+            .fetchone()
+        )
 
     def vectors_by_hash(self) -> dict[str, np.ndarray]:
         """Stored embeddings keyed by chunk-text hash, so unchanged text is not embedded again."""
-        rows = self._db().execute("SELECT id, text_hash FROM chunks").fetchall()
+        rows = self.db().execute("SELECT id, text_hash FROM chunks").fetchall()
         if not rows:
             return {}
         matrix = self.vectors.reconstruct_n(0, self.vectors.ntotal)

@@ -46,7 +46,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         if app.state.embedder is None:
             app.state.embedder = SentenceTransformerEmbedder(settings.model or None)
-        app.state.retriever = Retriever.open(settings.index_dir, app.state.embedder)
+        app.state.retriever = Retriever.open(
+            settings.index_dir,
+            app.state.embedder,
+            candidates=settings.candidates,
+            dense_weight=settings.dense_weight,
+        )
         log.info("serving index version %s", app.state.retriever.reader.version)
     except RagqaError as e:
         # Stay up so /healthz answers and /readyz explains why queries cannot be served.

@@ -45,11 +45,15 @@ def _embedder(settings: Settings) -> Any:
 
 
 index_opt = click.option(
-    "--index", "index_dir", type=click.Path(path_type=Path), default=None,
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Index directory. [env RAGQA_INDEX_DIR; default: index]",
 )
 model_opt = click.option(
-    "--model", default=None,
+    "--model",
+    default=None,
     help="Sentence-transformers model directory. [env RAGQA_MODEL; default: bundled MiniLM]",
 )
 
@@ -62,26 +66,45 @@ def main() -> None:
 
 @main.command()
 @click.option(
-    "--source", "source_dir", type=click.Path(path_type=Path), default=None,
+    "--source",
+    "source_dir",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Corpus directory to read. [env RAGQA_SOURCE_DIR; default: seeds]",
 )
 @click.option(
-    "--out", "index_dir", type=click.Path(path_type=Path), default=None,
+    "--out",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Index directory to write. [env RAGQA_INDEX_DIR; default: index]",
 )
 @model_opt
-@click.option("--full", is_flag=True, help="Re-embed every passage instead of reusing unchanged ones.")
-@click.option("--if-stale", is_flag=True, help="Do nothing when the index already matches the source.")
 @click.option(
-    "--max-tokens", "chunk_max_tokens", type=int, default=None,
-    help="Passage budget in model tokens. [env RAGQA_CHUNK_MAX_TOKENS; default: 160]",
+    "--full", is_flag=True, help="Re-embed every passage instead of reusing unchanged ones."
 )
 @click.option(
-    "--overlap", "chunk_overlap_sentences", type=int, default=None,
+    "--if-stale", is_flag=True, help="Do nothing when the index already matches the source."
+)
+@click.option(
+    "--max-tokens",
+    "chunk_max_tokens",
+    type=int,
+    default=None,
+    help="Passage budget in model tokens. [env RAGQA_CHUNK_MAX_TOKENS; default: 128]",
+)
+@click.option(
+    "--overlap",
+    "chunk_overlap_sentences",
+    type=int,
+    default=None,
     help="Sentences repeated between passages. [env RAGQA_CHUNK_OVERLAP_SENTENCES; default: 1]",
 )
 @click.option(
-    "--keep", "keep_versions", type=int, default=None,
+    "--keep",
+    "keep_versions",
+    type=int,
+    default=None,
     help="Index versions kept after the build. [env RAGQA_KEEP_VERSIONS; default: 3]",
 )
 def index(full: bool, if_stale: bool, **options: Any) -> None:
@@ -107,7 +130,12 @@ def index(full: bool, if_stale: bool, **options: Any) -> None:
     except ValueError as e:
         raise click.ClickException(str(e)) from e
     report = build_index(
-        source, out, embedder, chunker, keep=settings.keep_versions, full=full,
+        source,
+        out,
+        embedder,
+        chunker,
+        keep=settings.keep_versions,
+        full=full,
         progress=_progress_bar,
     )
     for skipped in report.skipped:
@@ -154,8 +182,9 @@ def serve(**options: Any) -> None:
 @click.argument("question")
 @index_opt
 @model_opt
-@click.option("--top-k", type=click.IntRange(1, 50), default=5, show_default=True,
-              help="Number of passages.")
+@click.option(
+    "--top-k", type=click.IntRange(1, 50), default=5, show_default=True, help="Number of passages."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as POST /v1/ask.")
 def ask(question: str, top_k: int, as_json: bool, **options: Any) -> None:
     """Answer QUESTION in-process and print ranked passages with citations."""
@@ -170,7 +199,12 @@ def ask(question: str, top_k: int, as_json: bool, **options: Any) -> None:
     except ValidationError as e:
         raise click.ClickException(f"question: {e.errors()[0]['msg']}") from e
     settings = _settings(**options)
-    retriever = Retriever.open(settings.index_dir, _embedder(settings))
+    retriever = Retriever.open(
+        settings.index_dir,
+        _embedder(settings),
+        candidates=settings.candidates,
+        dense_weight=settings.dense_weight,
+    )
     response = answer_question(retriever, request)
     if as_json:
         click.echo(json.dumps(response.model_dump(), indent=2, ensure_ascii=False))
@@ -179,6 +213,13 @@ def ask(question: str, top_k: int, as_json: bool, **options: Any) -> None:
         date = f", {p.published}" if p.published else ""
         click.echo(f"[{p.rank}] {p.title} ({p.source}{date}) score {p.score:.3f}")
         click.echo(f"    {p.doc_id} [{p.start}:{p.end}]")
-        click.echo(click.wrap_text(p.text, width=100, initial_indent="    ",
-                                   subsequent_indent="    ", preserve_paragraphs=True))
+        click.echo(
+            click.wrap_text(
+                p.text,
+                width=100,
+                initial_indent="    ",
+                subsequent_indent="    ",
+                preserve_paragraphs=True,
+            )
+        )
         click.echo()

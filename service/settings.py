@@ -20,8 +20,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address `ragqa serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `ragqa serve` binds.")
-    chunk_max_tokens: int = Field(160, description="Passage budget in model tokens.")
+    chunk_max_tokens: int = Field(128, description="Passage budget in model tokens.")
     chunk_overlap_sentences: int = Field(1, description="Sentences repeated between passages.")
     keep_versions: int = Field(3, ge=1, description="Index versions kept on disk after a build.")
     candidates: int = Field(100, ge=1, le=1000, description="Candidates fetched per retriever.")
+    dense_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weight of dense scores in hybrid fusion (rest: BM25)."
+    )
     log_level: str = Field("info", description="Log level of the server.")
