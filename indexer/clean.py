@@ -8,9 +8,15 @@ import unicodedata
 
 from indexer.models import Document, RawDocument
 
-_BLOCK_TAGS = ["address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "fieldset", "figcaption", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "thead", "tfoot", "tr", "ul"]
+_BLOCK_TAGS = (
+    "address article aside blockquote dd div dl dt fieldset figcaption footer h1 h2 h3 h4 h5 h6 "
+    "header hr li main nav ol p pre section table tbody thead tfoot tr ul"
+).split()
 # Elements that never hold article prose on a news page.
-_DROP_TAGS = ["script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "iframe", "svg", "canvas", "button", "select", "input", "textarea", "figure", "figcaption", "picture", "video", "audio", "object", "embed"]
+_DROP_TAGS = (
+    "script style noscript template nav header footer aside form iframe svg canvas button "
+    "select input textarea figure figcaption picture video audio object embed"
+).split()
 # Private-use sentinels: unlike \u2028/\u2029 they are not matched by \s.
 _PARA, _LINE = "\ue000", "\ue001"
 
@@ -21,13 +27,26 @@ _EMPHASIS = re.compile(r"(\*\*|__)(\S(?:.*?\S)?)\1")
 # Labels of navigation, sharing and promo widgets as they appear when a page is dumped as text.
 _NAV_LABELS = frozenset(
     label.strip()
-    for label in ["\n    skip to main content", "skip to content", "skip to navigation", "jump to content", "photo for article\n    ", "next story", "previous story", "next article", "previous article", "next post", "previous post", "share it\n    ", "share", "share this", "share this article", "share this story", "share on facebook", "share on twitter\n    ", "share on linkedin", "share via email", "tweet", "email", "print", "comments", "leave a comment", "view comments\n    ", "advertisement", "sponsored", "sponsored content", "read more", "read next", "continue reading", "related\n    ", "related articles", "related stories", "related posts", "recommended", "recommended for you", "more stories\n    ", "more news", "top stories", "trending", "trending now", "most popular", "most read", "subscribe", "subscribe now\n    ", "sign in", "sign up", "log in", "login", "register", "menu", "close", "search", "home", "back to top", "view more", "view all\n    ", "see more", "show more", "load more", "follow us", "newsletter", "cookie settings", "accept all cookies\n    ", "listen to this article", "open in app", "copy link", "whatsapp", "facebook", "twitter", "linkedin", "reddit\n    ", "pinterest", "telegram", "recent quotes", "market data", "tags", "topics", "image", "photo", "video\n    "]
+    for label in """
+    skip to main content|skip to content|skip to navigation|jump to content|photo for article
+    |next story|previous story|next article|previous article|next post|previous post|share it
+    |share|share this|share this article|share this story|share on facebook|share on twitter
+    |share on linkedin|share via email|tweet|email|print|comments|leave a comment|view comments
+    |advertisement|sponsored|sponsored content|read more|read next|continue reading|related
+    |related articles|related stories|related posts|recommended|recommended for you|more stories
+    |more news|top stories|trending|trending now|most popular|most read|subscribe|subscribe now
+    |sign in|sign up|log in|login|register|menu|close|search|home|back to top|view more|view all
+    |see more|show more|load more|follow us|newsletter|cookie settings|accept all cookies
+    |listen to this article|open in app|copy link|whatsapp|facebook|twitter|linkedin|reddit
+    |pinterest|telegram|recent quotes|market data|tags|topics|image|photo|video
+    """.split("|")
 )
 _LEGAL_OR_PROMO = re.compile(
     r"\bby (?:accessing|using|continuing to use) (?:this|our) (?:page|site|website|service)"
     r"|\byou agree to (?:the|our)\b|\ball rights reserved\b|^(?:©|copyright\b)"
     r"|\bfor more information,? (?:please )?(?:visit|see|go to|contact)\b"
-    r"|\bfor informational purposes only\b|\b(?:does|do) not constitute (?:financial|investment|legal)"
+    r"|\bfor informational purposes only\b"
+    r"|\b(?:does|do) not constitute (?:financial|investment|legal)"
     r"|\bnot (?:financial|investment) advice\b|\bfollow us on\b|\bdownload (?:our|the) app\b"
     r"|\bsign up (?:for|to) (?:our|the) newsletter\b|\bclick here to\b",
     re.I,

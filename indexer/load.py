@@ -114,11 +114,9 @@ def decode(data: bytes) -> str:
 
 def _looks_like_html(text: str) -> bool:
     head = text[:4000]
-    return (
-        (head.startswith("<")
-        and bool(_HTML_SIGNAL.search(head)))
-        or len(_HTML_SIGNAL.findall(head)) >= 3
-    )
+    return (head.startswith("<") and bool(_HTML_SIGNAL.search(head))) or len(
+        _HTML_SIGNAL.findall(head)
+    ) >= 3
 
 
 def _looks_like_markdown(text: str) -> bool:
