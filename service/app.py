@@ -102,7 +102,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _describe(error: dict[str, Any]) -> str:
     loc = [str(p) for p in error.get("loc", ()) if p != "body"]
-    where = ".".join(loc) or "body"
+    if not loc:
+        return (
+            'request body must be a JSON object such as {"question": "..."}, '
+            "sent with content-type: application/json"
+        )
+    where = ".".join(loc)
     message = f"{where}: {error.get('msg', 'invalid value')}"
     value = error.get("input")
     if error.get("type") == "missing":

@@ -1,0 +1,47 @@
+# ragqa: `make serve` and `make test` are all a fresh machine needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RAGQA := $(VENV)/bin/ragqa
+# CPU-only PyTorch, installed before anything that depends on torch so no CUDA build is pulled in.
+TORCH_SPEC ?= torch==2.13.0+cpu
+# Extra index serving CPU wheels (the Dockerfile sets it); empty uses pip's configured indexes.
+TORCH_INDEX ?=
+STAMP := $(VENV)/.installed-stamp
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install index serve test lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(PY) -m pip install -e '.[dev]'
+	@if $(PY) -m pip list 2>/dev/null | grep -qi nvidia; then \
+		echo "error: CUDA (nvidia-*) packages got installed; torch must be the CPU build" >&2; exit 1; fi
+	touch $@
+
+# Rebuild the index from seeds/ (unchanged passages keep their embeddings).
+index: install
+	$(RAGQA) index
+
+serve: install
+	$(RAGQA) index --if-stale
+	$(RAGQA) serve
+
+test: install
+	@$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) index .pytest_cache .mypy_cache .ruff_cache *.egg-info

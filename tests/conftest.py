@@ -1,0 +1,60 @@
+"""Shared fixtures: the real bundled model, loaded once; a seed index, built once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+QUESTIONS = ROOT / "eval" / "seed-questions.jsonl"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the developer's ./index or picks up their RAGQA_* settings."""
+    for key in list(os.environ):
+        if key.startswith("RAGQA_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("RAGQA_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAGQA_SOURCE_DIR", str(tmp_path / "no-source"))
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    from indexer.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # type: ignore[no-untyped-def]
+    """The seed corpus indexed once per session; tests must treat it as read-only."""
+    from indexer.build import build_index
+
+    out = tmp_path_factory.mktemp("seed-index")
+    build_index(SEEDS, out, embedder)
+    return out
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Iterator[Path]:
+    """A writable copy of the seed corpus."""
+    target = tmp_path / "corpus"
+    shutil.copytree(SEEDS, target)
+    yield target
+
+
+@pytest.fixture(scope="session")
+def retriever(seed_index: Path, embedder):  # type: ignore[no-untyped-def]
+    from service.retrieval import Retriever
+
+    return Retriever.open(seed_index, embedder)

@@ -1,0 +1,107 @@
+"""Index builds: manifest, versions, atomic switch, reuse of unchanged embeddings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from indexer.build import build_index, is_fresh
+from indexer.chunk import ChunkerSettings
+from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SourceError
+from indexer.store import IndexReader, resolve_version
+from service.retrieval import Retriever
+
+
+def test_manifest_describes_the_build(seed_index: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    manifest = json.loads((seed_index / "current" / "manifest.json").read_text())
+    assert manifest["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert manifest["model"]["dimension"] == 384 == embedder.dimension
+    assert manifest["chunker"]["max_tokens"] == 128
+    assert manifest["counts"]["documents"] == 5
+    assert manifest["counts"]["chunks"] == IndexReader(seed_index).vectors.ntotal
+    assert manifest["built_at"].endswith("Z") and manifest["package_version"]
+    assert len(manifest["corpus"]["fingerprint"]) == 64
+    assert (seed_index / "current").is_symlink()
+
+
+def test_rebuild_reuses_unchanged_embeddings(corpus: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "idx"
+    first = build_index(corpus, out, embedder)
+    assert first.embedded == first.chunks and first.reused == 0
+    assert is_fresh(corpus, out, embedder.name, ChunkerSettings())
+    (corpus / "005_new.txt").write_text("Fresh Headline\n\nA brand new story about tides.", "utf-8")
+    assert not is_fresh(corpus, out, embedder.name, ChunkerSettings())
+    second = build_index(corpus, out, embedder)
+    assert second.documents == 6 and second.embedded == 1 and second.reused == first.chunks
+    assert second.version != first.version
+    assert resolve_version(out).name == second.version
+    full = build_index(corpus, out, embedder, full=True)
+    assert full.embedded == full.chunks
+
+
+def test_old_versions_are_pruned(corpus: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "idx"
+    versions = [build_index(corpus, out, embedder, keep=2).version for _ in range(3)]
+    assert sorted(p.name for p in (out / "versions").iterdir()) == versions[1:]
+
+
+def test_failed_build_leaves_the_served_index_untouched(
+    corpus: Path, tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    out = tmp_path / "idx"
+    good = build_index(corpus, out, embedder)
+    import faiss
+
+    def crash(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(faiss, "write_index", crash)
+    (corpus / "005_new.txt").write_text("New\n\nSomething changed here.", "utf-8")
+    with pytest.raises(OSError, match="disk full"):
+        build_index(corpus, out, embedder)
+    assert resolve_version(out).name == good.version
+    assert [p.name for p in (out / "versions").iterdir()] == [good.version]  # no half-built dir
+    assert Retriever.open(out, embedder).search("Tworek", 1)
+
+
+def test_source_without_indexable_documents_fails_cleanly(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("Skip to main content\nShare it", "utf-8")
+    with pytest.raises(SourceError, match=r"no indexable documents .*a.txt: no article text left"):
+        build_index(src, tmp_path / "idx", embedder)
+    assert not (tmp_path / "idx" / "current").exists()
+
+
+def test_missing_index_is_reported_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match=r"no index at .*; build one with `ragqa index"):
+        IndexReader(tmp_path / "nowhere")
+
+
+def test_index_from_another_model_is_refused(seed_index: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    copy = tmp_path / "copy"
+    shutil.copytree(resolve_version(seed_index), copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["model"]["name"] = "someone/other-model"
+    manifest["model"]["dimension"] = 768
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match=r"built with model someone/other-model \(768 dims\).*rebuild it with `ragqa index --full"):
+        Retriever.open(copy, embedder)
+    manifest["model"].update(name=embedder.name, dimension=384, probe=[0.0] * 383 + [1.0])
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match=r"different weights"):
+        Retriever.open(copy, embedder)
+
+
+def test_corrupt_index_is_refused(seed_index: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(resolve_version(seed_index), copy)
+    (copy / "vectors.faiss").write_bytes(b"garbage")
+    with pytest.raises(IndexCorruptError, match=r"cannot read .*vectors.faiss"):
+        IndexReader(copy)
+    (copy / "manifest.json").write_text("{")
+    with pytest.raises(IndexCorruptError, match=r"cannot read .*manifest.json"):
+        IndexReader(copy)

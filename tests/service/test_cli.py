@@ -1,0 +1,64 @@
+"""The `ragqa` command: summaries, JSON output, and one-line errors with non-zero exits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RAGQA = str(Path(sys.executable).with_name("ragqa"))
+
+
+def ragqa(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([RAGQA, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_index_then_ask(corpus: Path, tmp_path: Path) -> None:
+    (corpus / "zz_broken.json").write_text("{nope", "utf-8")
+    out = tmp_path / "idx"
+    r = ragqa("index", "--source", str(corpus), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "indexed 5 documents into" in r.stdout and "1 skipped" in r.stdout
+    assert "skipped zz_broken.json: looks like JSON but does not parse" in r.stderr
+    again = ragqa("index", "--source", str(corpus), "--out", str(out), "--if-stale")
+    assert again.returncode == 0 and "is up to date" in again.stderr
+
+    r = ragqa("ask", "What is Meta's new lab called?", "--index", str(out), "--top-k", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert len(body["passages"]) == 2 and body["index"]["version"]
+    r = ragqa("ask", "What is Meta's new lab called?", "--index", str(out), "--top-k", "3")
+    assert r.returncode == 0
+    assert r.stdout.startswith("[1] ") and "[3] " in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["index", "--source", "/nonexistent/src"], "Error: source directory /nonexistent/src does not exist"),
+        (["ask", "hello", "--index", "/nonexistent/idx"], "Error: no index at /nonexistent/idx"),
+        (["ask", "   ", "--index", "/nonexistent/idx"], "Error: question: String should have at least 1 character"),
+        (["ask", "hi", "--top-k", "0"], "Invalid value for '--top-k'"),
+        (["index", "--max-tokens", "999", "--source", "."], "chunk max_tokens must be between 16 and 254"),
+    ],
+)
+def test_errors_are_one_line_with_nonzero_exit(args: list[str], message: str) -> None:
+    r = ragqa(*args)
+    assert r.returncode != 0
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_empty_source_directory(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    r = ragqa("index", "--source", str(tmp_path / "src"), "--out", str(tmp_path / "idx"))
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"Error: source directory {tmp_path / 'src'} has no files to index"
+
+
+def test_help_lists_commands_and_env_fallbacks() -> None:
+    r = ragqa("index", "--help")
+    assert r.returncode == 0 and "RAGQA_SOURCE_DIR" in r.stdout and "RAGQA_INDEX_DIR" in r.stdout
