@@ -83,7 +83,7 @@ class SentenceTransformerEmbedder:
             raise ModelLoadError(f"cannot load model from {self.path}: {e}") from e
         self.batch_size = batch_size
         self.dimension = int(self._model.get_embedding_dimension() or 0)
-        self.max_seq_length = int(self._model.max_seq_length)
+        self.max_seq_length = int(self._model.max_seq_length)  # type: ignore[arg-type]
         self.tokenizer = HFTokenizer(self.path)
         self.probe = self.encode([PROBE_TEXT])[0]
 

@@ -182,7 +182,8 @@ def _is_wordpress(post: dict[str, Any]) -> bool:
 
 
 def _from_wordpress(post: dict[str, Any], doc_id: str, name: str) -> RawDocument:
-    yoast = post.get("yoast_head_json") if isinstance(post.get("yoast_head_json"), dict) else {}
+    head = post.get("yoast_head_json")
+    yoast: dict[str, Any] = head if isinstance(head, dict) else {}
     title = post.get("title")
     title_html = title.get("rendered") if isinstance(title, dict) else title
     return RawDocument(

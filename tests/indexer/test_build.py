@@ -49,7 +49,10 @@ def test_old_versions_are_pruned(corpus: Path, tmp_path: Path, embedder) -> None
 
 
 def test_failed_build_leaves_the_served_index_untouched(
-    corpus: Path, tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    corpus: Path,
+    tmp_path: Path,
+    embedder,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
     out = tmp_path / "idx"
     good = build_index(corpus, out, embedder)
@@ -88,7 +91,10 @@ def test_index_from_another_model_is_refused(seed_index: Path, tmp_path: Path, e
     manifest["model"]["name"] = "someone/other-model"
     manifest["model"]["dimension"] = 768
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(IndexMismatchError, match=r"built with model someone/other-model \(768 dims\).*rebuild it with `ragqa index --full"):
+    with pytest.raises(
+        IndexMismatchError,
+        match=r"built with model someone/other-model \(768 dims\).*rebuild it with `ragqa index --full",
+    ):
         Retriever.open(copy, embedder)
     manifest["model"].update(name=embedder.name, dimension=384, probe=[0.0] * 383 + [1.0])
     (copy / "manifest.json").write_text(json.dumps(manifest))

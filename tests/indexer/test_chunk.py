@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from pathlib import Path
 
@@ -18,7 +19,9 @@ def _doc(text: str) -> Document:
 def test_seed_chunks_slice_back_exactly_and_fit_the_model(seed_index: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     db = sqlite3.connect(seed_index / "current" / "chunks.sqlite")
     docs = dict(db.execute("SELECT doc_id, text FROM documents"))
-    rows = db.execute('SELECT doc_id, start, "end", text, n_tokens, position FROM chunks').fetchall()
+    rows = db.execute(
+        'SELECT doc_id, start, "end", text, n_tokens, position FROM chunks'
+    ).fetchall()
     assert len(docs) == 5 and len(rows) > 40
     tokenizer = embedder._model.tokenizer
     for doc_id, start, end, text, n_tokens, _ in rows:
@@ -35,10 +38,12 @@ def test_seed_chunks_slice_back_exactly_and_fit_the_model(seed_index: Path, embe
 
 
 def test_consecutive_chunks_overlap_by_a_sentence(embedder) -> None:  # type: ignore[no-untyped-def]
-    text = " ".join(f"Sentence number {i} talks about topic {i} in some detail here." for i in range(40))
+    text = " ".join(
+        f"Sentence number {i} talks about topic {i} in some detail here." for i in range(40)
+    )
     chunks = Chunker(embedder.tokenizer, ChunkerSettings(max_tokens=64)).split(_doc(text))
     assert len(chunks) > 3
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start < a.end  # overlap
         assert text[b.start : a.end].endswith(".")  # ... of whole sentences
         assert b.start > a.start  # progress
@@ -51,7 +56,7 @@ def test_overlong_sentence_is_split_at_word_boundaries(embedder) -> None:  # typ
     for c in chunks:
         assert c.n_tokens <= 100
         assert c.text == text.strip()[c.start : c.end]
-        assert not c.text.startswith(" ") and "wor" != c.text[-3:]
+        assert not c.text.startswith(" ") and c.text[-3:] != "wor"
 
 
 def test_short_document_is_one_chunk(embedder) -> None:  # type: ignore[no-untyped-def]

@@ -29,7 +29,9 @@ CHROME = [
 
 
 def _clean(text: str, title: str | None = None) -> str:
-    doc = clean_document(RawDocument(doc_id="d", path="d.txt", format="text", text=text, title=title))
+    doc = clean_document(
+        RawDocument(doc_id="d", path="d.txt", format="text", text=text, title=title)
+    )
     assert doc is not None
     return doc.text
 
@@ -50,17 +52,30 @@ def test_no_seed_chunk_contains_chrome(seed_index: Path) -> None:
 
 def test_article_headings_and_body_are_kept(seed_index: Path) -> None:
     db = sqlite3.connect(seed_index / "current" / "chunks.sqlite")
-    text = db.execute("SELECT text FROM documents WHERE doc_id = '004_18dd4046727b8826'").fetchone()[0]
-    for kept in ["The Research vs. Product Rift", "Conclusion: A Turning Point in AI History",
-                 "the race for AGI enters a new, more fragmented"]:
+    text = db.execute(
+        "SELECT text FROM documents WHERE doc_id = '004_18dd4046727b8826'"
+    ).fetchone()[0]
+    for kept in [
+        "The Research vs. Product Rift",
+        "Conclusion: A Turning Point in AI History",
+        "the race for AGI enters a new, more fragmented",
+    ]:
         assert kept in text
     assert text.rstrip().endswith("more innovative phase.")
 
 
 @pytest.mark.parametrize(
     "line",
-    ["Skip to main content", "Share it", "X", "Next Story", "Photo: Reuters/Jane Doe", "Tweet",
-     "Advertisement", "|"],
+    [
+        "Skip to main content",
+        "Share it",
+        "X",
+        "Next Story",
+        "Photo: Reuters/Jane Doe",
+        "Tweet",
+        "Advertisement",
+        "|",
+    ],
 )
 def test_nav_lines(line: str) -> None:
     assert is_nav_line(line)
@@ -68,8 +83,12 @@ def test_nav_lines(line: str) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["Trend 1: The War for AI Superstars", "The Research vs. Product Rift", "Share prices fell 3%.",
-     "He said no."],
+    [
+        "Trend 1: The War for AI Superstars",
+        "The Research vs. Product Rift",
+        "Share prices fell 3%.",
+        "He said no.",
+    ],
 )
 def test_content_lines_are_not_nav(line: str) -> None:
     assert not is_nav_line(line)
@@ -77,8 +96,14 @@ def test_content_lines_are_not_nav(line: str) -> None:
 
 @pytest.mark.parametrize(
     ("line", "expected"),
-    [("AMZN  245.02", True), ("-1.27 (-0.52%)", True), ("BRK.B 412.10 +1.05 (0.26%)", True),
-     ("GPT-4", False), ("2026", False), ("Revenue rose 12% to $4.2bn in 2025.", False)],
+    [
+        ("AMZN  245.02", True),
+        ("-1.27 (-0.52%)", True),
+        ("BRK.B 412.10 +1.05 (0.26%)", True),
+        ("GPT-4", False),
+        ("2026", False),
+        ("Revenue rose 12% to $4.2bn in 2025.", False),
+    ],
 )
 def test_market_data(line: str, expected: bool) -> None:
     assert is_market_data(line) is expected
@@ -86,12 +111,14 @@ def test_market_data(line: str, expected: bool) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["By accessing this page, you agree to the Privacy Policy and Terms Of Service.",
-     "For more information, visit https://www.example.com/.",
-     "© 2026 Example Media. All rights reserved.",
-     "This content is for informational purposes only.",
-     "Stock Quote API & Stock News API supplied by www.cloudquote.io",
-     "Market data delayed by 15 minutes."],
+    [
+        "By accessing this page, you agree to the Privacy Policy and Terms Of Service.",
+        "For more information, visit https://www.example.com/.",
+        "© 2026 Example Media. All rights reserved.",
+        "This content is for informational purposes only.",
+        "Stock Quote API & Stock News API supplied by www.cloudquote.io",
+        "Market data delayed by 15 minutes.",
+    ],
 )
 def test_legal_and_promo(line: str) -> None:
     assert is_legal_or_promo(line)
@@ -122,5 +149,7 @@ def test_whitespace_entities_and_emphasis() -> None:
 
 
 def test_document_of_only_chrome_is_dropped() -> None:
-    raw = RawDocument(doc_id="d", path="d.txt", format="text", text="Skip to main content\nShare it\nX")
+    raw = RawDocument(
+        doc_id="d", path="d.txt", format="text", text="Skip to main content\nShare it\nX"
+    )
     assert clean_document(raw) is None

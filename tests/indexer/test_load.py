@@ -77,8 +77,16 @@ def test_html_page_metadata_and_chrome(tmp_path: Path) -> None:
         "utf-8",
     )
     raw = _one(path)
-    assert (raw.format, raw.title, raw.url) == ("html", "Big News Today", "https://news.example/big")
-    assert (raw.site_name, raw.author, raw.published) == ("Example News", "Ann Writer", "2026-01-05")
+    assert (raw.format, raw.title, raw.url) == (
+        "html",
+        "Big News Today",
+        "https://news.example/big",
+    )
+    assert (raw.site_name, raw.author, raw.published) == (
+        "Example News",
+        "Ann Writer",
+        "2026-01-05",
+    )
     doc = clean_document(raw)
     assert doc is not None
     assert doc.text == (
@@ -96,7 +104,11 @@ def test_markdown_front_matter(tmp_path: Path) -> None:
     )
     raw = _one(path)
     assert raw.format == "markdown"
-    assert (raw.title, raw.published, raw.url) == ("Rates Held", "2026-03-01", "https://example.org/rates")
+    assert (raw.title, raw.published, raw.url) == (
+        "Rates Held",
+        "2026-03-01",
+        "https://example.org/rates",
+    )
     doc = clean_document(raw)
     assert doc is not None
     assert doc.text == "Rates Held\n\nThe bank held rates at 4%.\n\nSee the statement."
@@ -105,8 +117,13 @@ def test_markdown_front_matter(tmp_path: Path) -> None:
 def test_jsonl_records_become_documents(tmp_path: Path) -> None:
     path = tmp_path / "feed.jsonl"
     lines = [
-        {"id": "a1", "title": "First", "text": "One fact here.", "url": "https://x.test/1",
-         "published": "2026-02-01"},
+        {
+            "id": "a1",
+            "title": "First",
+            "text": "One fact here.",
+            "url": "https://x.test/1",
+            "published": "2026-02-01",
+        },
         {"id": "a2", "title": "Second", "text": "Another fact."},
         {"title": "no id", "text": "orphan"},
     ]

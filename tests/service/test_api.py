@@ -31,17 +31,33 @@ def test_ask_returns_cited_passages(client: TestClient) -> None:
     scores = [p["score"] for p in body["passages"]]
     assert scores == sorted(scores, reverse=True)
     for p in body["passages"]:
-        assert set(p) == {"rank", "score", "text", "doc_id", "chunk_id", "title", "source",
-                          "published", "start", "end"}
+        assert set(p) == {
+            "rank",
+            "score",
+            "text",
+            "doc_id",
+            "chunk_id",
+            "title",
+            "source",
+            "published",
+            "start",
+            "end",
+        }
         doc = client.get(f"/v1/documents/{p['doc_id']}").json()
         assert doc["text"][p["start"] : p["end"]] == p["text"]
-        assert (doc["title"], doc["source"], doc["published"]) == (p["title"], p["source"], p["published"])
+        assert (doc["title"], doc["source"], doc["published"]) == (
+            p["title"],
+            p["source"],
+            p["published"],
+        )
         assert p["chunk_id"].startswith(p["doc_id"] + "#")
     assert any("continuous learning" in p["text"] for p in body["passages"])
 
 
 def test_sources_and_dates(client: TestClient) -> None:
-    passages = client.post("/v1/ask", json={"question": "OpenAI $500 billion valuation", "top_k": 50}).json()["passages"]
+    passages = client.post(
+        "/v1/ask", json={"question": "OpenAI $500 billion valuation", "top_k": 50}
+    ).json()["passages"]
     by_doc = {p["doc_id"]: p for p in passages}
     wp = by_doc["001_431aca0937e33b64"]
     assert wp["source"].startswith("https://themena.com/") and wp["published"] == "2026-02-03"
@@ -50,8 +66,13 @@ def test_sources_and_dates(client: TestClient) -> None:
 
 
 def test_top_k(client: TestClient) -> None:
-    assert len(client.post("/v1/ask", json={"question": "OpenAI", "top_k": 1}).json()["passages"]) == 1
-    assert len(client.post("/v1/ask", json={"question": "OpenAI", "top_k": 50}).json()["passages"]) == 50
+    assert (
+        len(client.post("/v1/ask", json={"question": "OpenAI", "top_k": 1}).json()["passages"]) == 1
+    )
+    assert (
+        len(client.post("/v1/ask", json={"question": "OpenAI", "top_k": 50}).json()["passages"])
+        == 50
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,9 +80,18 @@ def test_top_k(client: TestClient) -> None:
     [
         ({"question": ""}, "question: String should have at least 1 character"),
         ({"question": "   \n "}, "question: String should have at least 1 character"),
-        ({"question": "x" * 2001}, "question: String should have at most 2000 characters, got 2001 characters"),
-        ({"question": "ok", "top_k": 0}, "top_k: Input should be greater than or equal to 1, got 0"),
-        ({"question": "ok", "top_k": 51}, "top_k: Input should be less than or equal to 50, got 51"),
+        (
+            {"question": "x" * 2001},
+            "question: String should have at most 2000 characters, got 2001 characters",
+        ),
+        (
+            {"question": "ok", "top_k": 0},
+            "top_k: Input should be greater than or equal to 1, got 0",
+        ),
+        (
+            {"question": "ok", "top_k": 51},
+            "top_k: Input should be less than or equal to 50, got 51",
+        ),
         ({"question": "ok", "top_k": "many"}, "top_k: Input should be a valid integer"),
         ({}, "question: field required"),
         ({"question": "ok", "topk": 3}, "topk: Extra inputs are not permitted"),
@@ -129,9 +159,14 @@ def test_not_ready_without_an_index(tmp_path: Path, embedder) -> None:  # type: 
 
 @pytest.mark.parametrize(
     ("raw", "headers"),
-    [(b"", {"content-type": "application/json"}), (b'{"question": "hi"}', {"content-type": "text/plain"})],
+    [
+        (b"", {"content-type": "application/json"}),
+        (b'{"question": "hi"}', {"content-type": "text/plain"}),
+    ],
 )
-def test_missing_or_mistyped_body_explains_what_to_send(client: TestClient, raw: bytes, headers: dict) -> None:  # type: ignore[type-arg]
+def test_missing_or_mistyped_body_explains_what_to_send(
+    client: TestClient, raw: bytes, headers: dict
+) -> None:  # type: ignore[type-arg]
     r = client.post("/v1/ask", content=raw, headers=headers)
     assert r.status_code == 422
     assert "request body must be a JSON object" in r.json()["error"]["message"]

@@ -26,7 +26,9 @@ def test_index_then_ask(corpus: Path, tmp_path: Path) -> None:
     again = ragqa("index", "--source", str(corpus), "--out", str(out), "--if-stale")
     assert again.returncode == 0 and "is up to date" in again.stderr
 
-    r = ragqa("ask", "What is Meta's new lab called?", "--index", str(out), "--top-k", "2", "--json")
+    r = ragqa(
+        "ask", "What is Meta's new lab called?", "--index", str(out), "--top-k", "2", "--json"
+    )
     assert r.returncode == 0, r.stderr
     body = json.loads(r.stdout)
     assert len(body["passages"]) == 2 and body["index"]["version"]
@@ -38,11 +40,20 @@ def test_index_then_ask(corpus: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["index", "--source", "/nonexistent/src"], "Error: source directory /nonexistent/src does not exist"),
+        (
+            ["index", "--source", "/nonexistent/src"],
+            "Error: source directory /nonexistent/src does not exist",
+        ),
         (["ask", "hello", "--index", "/nonexistent/idx"], "Error: no index at /nonexistent/idx"),
-        (["ask", "   ", "--index", "/nonexistent/idx"], "Error: question: String should have at least 1 character"),
+        (
+            ["ask", "   ", "--index", "/nonexistent/idx"],
+            "Error: question: String should have at least 1 character",
+        ),
         (["ask", "hi", "--top-k", "0"], "Invalid value for '--top-k'"),
-        (["index", "--max-tokens", "999", "--source", "."], "chunk max_tokens must be between 16 and 254"),
+        (
+            ["index", "--max-tokens", "999", "--source", "."],
+            "chunk max_tokens must be between 16 and 254",
+        ),
     ],
 )
 def test_errors_are_one_line_with_nonzero_exit(args: list[str], message: str) -> None:

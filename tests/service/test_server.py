@@ -28,7 +28,10 @@ def server(seed_index: Path) -> Iterator[str]:
     env = os.environ | {"RAGQA_INDEX_DIR": str(seed_index), "RAGQA_LOG_LEVEL": "warning"}
     proc = subprocess.Popen(
         [RAGQA, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -70,7 +73,9 @@ def test_real_server_answers_over_http(server: str) -> None:
 def test_serve_without_index_exits_with_one_line(tmp_path: Path) -> None:
     r = subprocess.run(
         [RAGQA, "serve", "--index", str(tmp_path / "none"), "--port", str(free_port())],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 1
     assert r.stderr.strip().splitlines()[-1].startswith("Error: no index at")
