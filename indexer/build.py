@@ -17,10 +17,11 @@ from indexer.clean import clean_document
 from indexer.embed import SentenceTransformerEmbedder
 from indexer.errors import SourceError
 from indexer.load import iter_source_files, load_corpus
-from indexer.models import Chunk, Document, Skipped
+from indexer.models import Chunk, Document, SentenceSpan, Skipped
 from indexer.store import (
     FORMAT_VERSION,
     IndexReader,
+    VersionData,
     build_lock,
     current_manifest,
     prune,
@@ -37,6 +38,7 @@ class BuildReport:
     path: Path
     documents: int
     chunks: int
+    sentences: int
     embedded: int
     reused: int
     skipped: list[Skipped] = field(default_factory=list)
@@ -105,21 +107,28 @@ def build_index(
             raise SourceError(f"no indexable documents in {source} ({reasons})")
 
         chunker = Chunker(embedder.tokenizer, settings)
-        chunks: list[Chunk] = [c for doc in documents for c in chunker.split(doc)]
+        chunks: list[Chunk] = []
+        sentences: list[SentenceSpan] = []
+        for doc in documents:
+            doc_chunks, spans = chunker.split_with_sentences(doc)
+            chunks.extend(doc_chunks)
+            sentences.extend(SentenceSpan(doc.doc_id, start, end) for start, end in spans)
+        texts = {doc.doc_id: doc.text for doc in documents}
         titles = {doc.doc_id: doc.title for doc in documents}
-        inputs = [embedding_input(titles[c.doc_id], c.text) for c in chunks]
-        hashes = [text_hash(text) for text in inputs]
+        chunk_inputs = [embedding_input(titles[c.doc_id], c.text) for c in chunks]
+        sentence_inputs = [texts[s.doc_id][s.start : s.end] for s in sentences]
+        chunk_hashes = [text_hash(text) for text in chunk_inputs]
+        sentence_hashes = [text_hash(text) for text in sentence_inputs]
 
-        cache = {} if full else _reusable_vectors(out, embedder, settings)
-        todo = sorted({i for i, h in enumerate(hashes) if h not in cache})
-        tick = progress(len(todo), "embedding") if progress else None
-        fresh = embedder.encode([inputs[i] for i in todo], progress=tick)
-        vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
-        for row, i in enumerate(todo):
-            vectors[i] = fresh[row]
-        for i, h in enumerate(hashes):
-            if h in cache:
-                vectors[i] = cache[h]
+        cache = {} if full else _reusable_vectors(out, embedder)
+        todo = [i for i, h in enumerate(chunk_hashes) if h not in cache]
+        todo_s = [i for i, h in enumerate(sentence_hashes) if h not in cache]
+        tick = progress(len(todo) + len(todo_s), "embedding") if progress else None
+        vectors = _embed(chunk_inputs, chunk_hashes, todo, cache, embedder, tick)
+        sentence_vectors = _embed(sentence_inputs, sentence_hashes, todo_s, cache, embedder, tick)
+        store = VersionData(
+            documents, chunks, chunk_hashes, vectors, sentences, sentence_hashes, sentence_vectors
+        )
 
         built_at = datetime.now(UTC)
         manifest = _manifest(
@@ -130,10 +139,11 @@ def build_index(
             settings,
             documents,
             chunks,
+            sentences,
             skipped,
-            embedded=len(todo),
+            embedded=len(todo) + len(todo_s),
         )
-        version_dir = write_version(out, manifest, documents, chunks, hashes, vectors)
+        version_dir = write_version(out, manifest, store)
         switch_current(out, version_dir)
         pruned = prune(out, keep)
     return BuildReport(
@@ -141,6 +151,7 @@ def build_index(
         path=version_dir,
         documents=len(documents),
         chunks=len(chunks),
+        sentences=len(sentences),
         embedded=len(todo),
         reused=len(chunks) - len(todo),
         skipped=skipped,
@@ -148,9 +159,26 @@ def build_index(
     )
 
 
-def _reusable_vectors(
-    out: Path, embedder: SentenceTransformerEmbedder, settings: ChunkerSettings
-) -> dict[str, np.ndarray]:
+def _embed(
+    inputs: list[str],
+    hashes: list[str],
+    todo: list[int],
+    cache: dict[str, np.ndarray],
+    embedder: SentenceTransformerEmbedder,
+    tick: Callable[[int], None] | None,
+) -> np.ndarray:
+    """Vectors for ``inputs``: cached ones reused, the ``todo`` ones embedded now."""
+    vectors = np.zeros((len(inputs), embedder.dimension), dtype=np.float32)
+    fresh = embedder.encode([inputs[i] for i in todo], progress=tick)
+    for row, i in enumerate(todo):
+        vectors[i] = fresh[row]
+    for i, h in enumerate(hashes):
+        if h in cache:
+            vectors[i] = cache[h]
+    return vectors
+
+
+def _reusable_vectors(out: Path, embedder: SentenceTransformerEmbedder) -> dict[str, np.ndarray]:
     """Embeddings of the current version, when it was made by this same model."""
     manifest = current_manifest(out)
     if manifest is None or manifest["model"]["name"] != embedder.name:
@@ -175,6 +203,7 @@ def _manifest(
     settings: ChunkerSettings,
     documents: list[Document],
     chunks: list[Chunk],
+    sentences: list[SentenceSpan],
     skipped: list[Skipped],
     embedded: int,
 ) -> dict[str, Any]:
@@ -196,9 +225,10 @@ def _manifest(
         "counts": {
             "documents": len(documents),
             "chunks": len(chunks),
+            "sentences": len(sentences),
             "skipped": len(skipped),
             "embedded": embedded,
-            "reused": len(chunks) - embedded,
+            "reused": len(chunks) + len(sentences) - embedded,
         },
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
     }

@@ -65,9 +65,13 @@ class Chunker:
         self._segmenter = pysbd.Segmenter(language="en", clean=False)
 
     def split(self, doc: Document) -> list[Chunk]:
+        return self.split_with_sentences(doc)[0]
+
+    def split_with_sentences(self, doc: Document) -> tuple[list[Chunk], list[tuple[int, int]]]:
+        """Chunks, and the sentence spans they are made of (over-long sentences cut in pieces)."""
         units = self._units(doc.text)
         spans = self._pack(units)
-        return [
+        chunks = [
             Chunk(
                 doc_id=doc.doc_id,
                 position=i,
@@ -78,6 +82,7 @@ class Chunker:
             )
             for i, (start, end, tokens) in enumerate(spans)
         ]
+        return chunks, [(u.start, u.end) for u in units]
 
     def sentences(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the sentences of ``text``; each line is split on its own."""

@@ -101,7 +101,9 @@ def html_to_text(markup: str) -> str:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(markup, "lxml")
-    root = soup.find("article") or soup.find("main") or soup.find(True, attrs={"role": "main"}) or soup
+    root = (
+        soup.find("article") or soup.find("main") or soup.find(True, attrs={"role": "main"}) or soup
+    )
     for tag in root.find_all(_DROP_TAGS):
         tag.decompose()
     for tag in root.find_all("br"):

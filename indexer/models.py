@@ -61,6 +61,15 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class SentenceSpan:
+    """A sentence of a document's cleaned text, the unit of answers and highlights."""
+
+    doc_id: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Skipped:
     """A file (or record) that was not indexed, and why."""
 

@@ -7,6 +7,7 @@ Layout of an index root::
       versions/<build_id>/manifest.json              (written last: its presence marks completion)
       versions/<build_id>/vectors.faiss
       versions/<build_id>/chunks.sqlite
+      versions/<build_id>/sentences.npy              (float16 sentence vectors, row = sentences.id)
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from typing import Any
 import numpy as np
 
 from indexer.errors import IndexCorruptError, IndexNotFoundError
-from indexer.models import Chunk, Document
+from indexer.models import Chunk, Document, SentenceSpan
 
 FORMAT_VERSION = 1
 MANIFEST, VECTORS, DATABASE = "manifest.json", "vectors.faiss", "chunks.sqlite"
+SENTENCE_VECTORS = "sentences.npy"
 
 _SCHEMA = """
 CREATE TABLE documents (
@@ -48,7 +50,27 @@ CREATE INDEX chunks_doc ON chunks(doc_id, position);
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
     text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');
+CREATE TABLE sentences (
+    id INTEGER PRIMARY KEY,  -- the row in sentences.npy
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id), start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL, text_hash TEXT NOT NULL
+);
+CREATE INDEX sentences_doc ON sentences(doc_id, start);
 """
+
+
+@dataclass(frozen=True)
+class VersionData:
+    """Everything one index version holds, as the build hands it to the store."""
+
+    documents: list[Document]
+    chunks: list[Chunk]
+    chunk_hashes: list[str]
+    vectors: np.ndarray
+    sentences: list[SentenceSpan]
+    sentence_hashes: list[str]
+    sentence_vectors: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -117,14 +139,7 @@ def build_lock(root: Path) -> Iterator[None]:
         yield
 
 
-def write_version(
-    root: Path,
-    manifest: dict[str, Any],
-    documents: list[Document],
-    chunks: list[Chunk],
-    text_hashes: list[str],
-    vectors: np.ndarray,
-) -> Path:
+def write_version(root: Path, manifest: dict[str, Any], data: VersionData) -> Path:
     """Write a complete version into a temporary directory, then rename it into place."""
     import faiss
 
@@ -132,10 +147,11 @@ def write_version(
     versions.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{manifest['build_id']}-", dir=versions))
     try:
-        index = faiss.IndexFlatIP(vectors.shape[1])
-        index.add(vectors)
+        index = faiss.IndexFlatIP(data.vectors.shape[1])
+        index.add(data.vectors)
         faiss.write_index(index, str(tmp / VECTORS))
-        _write_database(tmp / DATABASE, documents, chunks, text_hashes)
+        np.save(tmp / SENTENCE_VECTORS, data.sentence_vectors.astype(np.float16))
+        _write_database(tmp / DATABASE, data)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a server may run as another user
         final = versions / manifest["build_id"]
@@ -170,35 +186,30 @@ def prune(root: Path, keep: int) -> list[str]:
     return removed
 
 
-def _write_database(
-    path: Path, documents: list[Document], chunks: list[Chunk], text_hashes: list[str]
-) -> None:
+def _write_database(path: Path, data: VersionData) -> None:
     db = sqlite3.connect(path)
     try:
         db.executescript(_SCHEMA)
         db.executemany(
             "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
             [
-                (
-                    d.doc_id,
-                    d.title,
-                    d.source,
-                    d.url,
-                    d.site_name,
-                    d.author,
-                    d.published,
-                    d.path,
-                    d.format,
-                    d.text,
-                )
-                for d in documents
+                (d.doc_id, d.title, d.source, d.url, d.site_name, d.author, d.published, d.path,
+                 d.format, d.text)
+                for d in data.documents
             ],
-        )
+        )  # fmt: skip
         db.executemany(
             "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
             [
                 (i, c.chunk_id, c.doc_id, c.position, c.start, c.end, c.n_tokens, h, c.text)
-                for i, (c, h) in enumerate(zip(chunks, text_hashes, strict=True))
+                for i, (c, h) in enumerate(zip(data.chunks, data.chunk_hashes, strict=True))
+            ],
+        )
+        db.executemany(
+            "INSERT INTO sentences VALUES (?,?,?,?,?)",
+            [
+                (i, s.doc_id, s.start, s.end, h)
+                for i, (s, h) in enumerate(zip(data.sentences, data.sentence_hashes, strict=True))
             ],
         )
         db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
@@ -219,6 +230,10 @@ class IndexReader:
             self.vectors = faiss.read_index(str(self.path / VECTORS))
         except RuntimeError as e:
             raise IndexCorruptError(f"cannot read {self.path / VECTORS}: {e}") from e
+        try:
+            self.sentence_vectors = np.load(self.path / SENTENCE_VECTORS, mmap_mode="r")
+        except (OSError, ValueError) as e:
+            raise IndexCorruptError(f"cannot read {self.path / SENTENCE_VECTORS}: {e}") from e
         self._local = threading.local()
         count = self.db().execute("SELECT count(*) FROM chunks").fetchone()[0]
         if count != self.vectors.ntotal:
@@ -248,9 +263,39 @@ class IndexReader:
             self._local.db = db
         return db
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, allowed: set[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Inner-product search: (scores, ids), each of shape (len(queries), k); id -1 pads."""
-        return self.vectors.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        import faiss
+
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if allowed is None:
+            return self.vectors.search(queries, k)
+        selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
+        params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
+        return self.vectors.search(queries, k, params=params)
+
+    def chunk_ids_matching(self, filters: Any) -> set[int]:
+        """Ids of the chunks whose document passes ``filters`` (a ``service.schemas.Filters``)."""
+        clauses, params = [], []
+        if filters.doc_ids:
+            clauses.append(f"d.doc_id IN ({','.join('?' * len(filters.doc_ids))})")
+            params.extend(filters.doc_ids)
+        if filters.published_after:
+            clauses.append("d.published >= ?")
+            params.append(filters.published_after.isoformat())
+        if filters.published_before:
+            clauses.append("d.published <= ?")
+            params.append(filters.published_before.isoformat())
+        if filters.source_contains:
+            clauses.append("instr(lower(d.source), lower(?)) > 0")
+            params.append(filters.source_contains)
+        where = " AND ".join(clauses) or "1"
+        rows = self.db().execute(
+            f"SELECT c.id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}", params
+        )
+        return {int(r[0]) for r in rows}
 
     def chunks(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
         wanted = [int(i) for i in ids if int(i) >= 0]
@@ -275,13 +320,40 @@ class IndexReader:
             .fetchone()
         )
 
+    def sentences(self, chunks: Iterable[ChunkRow]) -> dict[int, list[tuple[int, int, int]]]:
+        """For each chunk id, its sentences as (sentence id, start, end), in document order."""
+        out: dict[int, list[tuple[int, int, int]]] = {}
+        db = self.db()
+        for c in chunks:
+            rows = db.execute(
+                'SELECT id, start, "end" FROM sentences WHERE doc_id = ? AND start >= ?'
+                ' AND "end" <= ? ORDER BY start',
+                (c.doc_id, c.start, c.end),
+            ).fetchall()
+            out[c.id] = [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+        return out
+
+    def document_frequency(self, terms: list[str]) -> tuple[int, dict[str, int]]:
+        """Number of chunks, and how many contain each (Porter-stemmed) term."""
+        db = self.db()
+        rows = db.execute(
+            f"SELECT term, doc FROM chunks_vocab WHERE term IN ({','.join('?' * len(terms))})",
+            terms,
+        ).fetchall()
+        return int(self.vectors.ntotal), {r[0]: int(r[1]) for r in rows}
+
     def vectors_by_hash(self) -> dict[str, np.ndarray]:
-        """Stored embeddings keyed by chunk-text hash, so unchanged text is not embedded again."""
-        rows = self.db().execute("SELECT id, text_hash FROM chunks").fetchall()
-        if not rows:
-            return {}
-        matrix = self.vectors.reconstruct_n(0, self.vectors.ntotal)
-        return {row["text_hash"]: matrix[row["id"]] for row in rows}
+        """Stored embeddings keyed by input-text hash, so unchanged text is not embedded again."""
+        db = self.db()
+        out: dict[str, np.ndarray] = {}
+        rows = db.execute("SELECT id, text_hash FROM chunks").fetchall()
+        if rows:
+            matrix = self.vectors.reconstruct_n(0, self.vectors.ntotal)
+            out.update((row["text_hash"], matrix[row["id"]]) for row in rows)
+        sentence_matrix = np.asarray(self.sentence_vectors, dtype=np.float32)
+        for row in db.execute("SELECT id, text_hash FROM sentences"):
+            out[row["text_hash"]] = sentence_matrix[row["id"]]
+        return out
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

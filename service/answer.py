@@ -1,35 +1,94 @@
-"""Build the /v1/ask response; shared by the HTTP route and `ragqa ask`."""
+"""The /v1/ask pipeline, shared by the HTTP route and `ragqa ask`.
+
+retrieve (hybrid) → score the candidates' sentences → collapse repeats → extract an answer, or
+abstain.
+"""
 
 from __future__ import annotations
 
 import time
 
-from service.retrieval import Retriever
-from service.schemas import AskRequest, AskResponse, IndexInfo, Passage
+from indexer.store import ChunkRow
+from service.collapse import collapse
+from service.extract import ScoredSentence, SentenceScorer, extract_answer, highlights
+from service.retrieval import Mode, Retriever
+from service.schemas import (
+    Answer,
+    AskRequest,
+    AskResponse,
+    IndexInfo,
+    Passage,
+    SourceSpan,
+    Span,
+)
+
+# Passages whose sentences compete for the answer: the top of the list a reader sees first.
+ANSWER_PASSAGES = 5
 
 
-def answer_question(retriever: Retriever, request: AskRequest) -> AskResponse:
-    started = time.perf_counter()
-    hits = retriever.search(request.question, request.top_k)
-    passages = [
-        Passage(
-            rank=rank,
-            score=round(hit.score, 6),
-            text=hit.chunk.text,
-            doc_id=hit.chunk.doc_id,
-            chunk_id=hit.chunk.chunk_id,
-            title=hit.chunk.title,
-            source=hit.chunk.source,
-            published=hit.chunk.published,
-            start=hit.chunk.start,
-            end=hit.chunk.end,
+class Answerer:
+    def __init__(
+        self,
+        retriever: Retriever,
+        answer_threshold: float = 0.5,
+        coverage_weight: float = 0.5,
+    ) -> None:
+        self.retriever = retriever
+        self.answer_threshold = answer_threshold
+        self.scorer = SentenceScorer(retriever.reader, coverage_weight)
+
+    def ask(self, request: AskRequest, mode: Mode = "hybrid") -> AskResponse:
+        started = time.perf_counter()
+        k = request.top_k
+        # Fetch extra candidates so that k distinct passages remain after collapsing repeats.
+        retrieval = self.retriever.retrieve(
+            request.question, max(3 * k, 15), mode=mode, filters=request.filters
         )
-        for rank, hit in enumerate(hits, 1)
-    ]
-    reader = retriever.reader
-    return AskResponse(
-        question=request.question,
-        passages=passages,
-        index=IndexInfo(version=reader.version, built_at=reader.built_at),
-        took_ms=round((time.perf_counter() - started) * 1000, 2),
+        scored = self.scorer.score(request.question, retrieval.query, retrieval.hits)
+        groups = collapse(retrieval.hits, scored, k, self.retriever.reader.sentence_vectors)
+        rows = {h.chunk.id: h.chunk for h in retrieval.hits}
+        extracted = extract_answer(
+            [g.sentences for g in groups[:ANSWER_PASSAGES]], self.answer_threshold
+        )
+        answer = None
+        if extracted is not None:
+            answer = Answer(
+                text=" ".join(s.text for s in extracted.sentences),
+                citations=[_span(s, rows[s.chunk_id]) for s in extracted.sentences],
+                confidence=extracted.confidence,
+            )
+        passages = [
+            Passage(
+                rank=rank,
+                score=round(g.hit.score, 6),
+                text=g.hit.chunk.text,
+                doc_id=g.hit.chunk.doc_id,
+                chunk_id=g.hit.chunk.chunk_id,
+                title=g.hit.chunk.title,
+                source=g.hit.chunk.source,
+                published=g.hit.chunk.published,
+                start=g.hit.chunk.start,
+                end=g.hit.chunk.end,
+                highlights=[Span(start=s.start, end=s.end) for s in highlights(g.sentences)],
+                also_in=[_span(s, rows[s.chunk_id]) for s in g.also_in],
+            )
+            for rank, g in enumerate(groups, 1)
+        ]
+        reader = self.retriever.reader
+        return AskResponse(
+            question=request.question,
+            answer=answer,
+            passages=passages,
+            index=IndexInfo(version=reader.version, built_at=reader.built_at),
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+
+def _span(sentence: ScoredSentence, chunk: ChunkRow) -> SourceSpan:
+    return SourceSpan(
+        doc_id=sentence.doc_id,
+        title=chunk.title,
+        source=chunk.source,
+        start=sentence.start,
+        end=sentence.end,
     )

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from indexer import __version__
 from indexer.embed import SentenceTransformerEmbedder
 from indexer.errors import RagqaError
+from service.answer import Answerer
 from service.retrieval import Retriever
 from service.routes import ask, documents, health
 from service.settings import Settings
@@ -40,26 +41,36 @@ def error_response(status: int, message: str, code: str | None = None) -> JSONRe
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
 
 
+def build_answerer(settings: Settings, embedder: SentenceTransformerEmbedder) -> Answerer:
+    """Open the index and set up everything a query needs, once."""
+    retriever = Retriever.open(
+        settings.index_dir,
+        embedder,
+        candidates=settings.candidates,
+        dense_weight=settings.dense_weight,
+    )
+    return Answerer(
+        retriever,
+        answer_threshold=settings.answer_threshold,
+        coverage_weight=settings.coverage_weight,
+    )
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     try:
         if app.state.embedder is None:
             app.state.embedder = SentenceTransformerEmbedder(settings.model or None)
-        app.state.retriever = Retriever.open(
-            settings.index_dir,
-            app.state.embedder,
-            candidates=settings.candidates,
-            dense_weight=settings.dense_weight,
-        )
-        log.info("serving index version %s", app.state.retriever.reader.version)
+        app.state.answerer = build_answerer(settings, app.state.embedder)
+        log.info("serving index version %s", app.state.answerer.retriever.reader.version)
     except RagqaError as e:
         # Stay up so /healthz answers and /readyz explains why queries cannot be served.
         app.state.load_error = str(e)
         log.error("index not loaded: %s", e)
     yield
-    if app.state.retriever is not None:
-        app.state.retriever.reader.close()
+    if app.state.answerer is not None:
+        app.state.answerer.retriever.reader.close()
 
 
 def create_app(
@@ -74,7 +85,7 @@ def create_app(
     )
     app.state.settings = settings or Settings()
     app.state.embedder = embedder
-    app.state.retriever = None
+    app.state.answerer = None
     app.state.load_error = None
     app.include_router(health.router)
     app.include_router(ask.router)

@@ -164,12 +164,11 @@ def serve(**options: Any) -> None:
     """Serve the HTTP API (and its docs at /docs)."""
     import uvicorn
 
-    from service.app import create_app
-    from service.retrieval import Retriever
+    from service.app import build_answerer, create_app
 
     settings = _settings(**options)
     embedder = _embedder(settings)
-    Retriever.open(settings.index_dir, embedder).reader.close()  # fail here, not in the server
+    build_answerer(settings, embedder).retriever.reader.close()  # fail here, not in the server
     uvicorn.run(
         create_app(settings, embedder),
         host=settings.host,
@@ -190,8 +189,7 @@ def ask(question: str, top_k: int, as_json: bool, **options: Any) -> None:
     """Answer QUESTION in-process and print ranked passages with citations."""
     from pydantic import ValidationError
 
-    from service.answer import answer_question
-    from service.retrieval import Retriever
+    from service.app import build_answerer
     from service.schemas import AskRequest
 
     try:
@@ -199,20 +197,22 @@ def ask(question: str, top_k: int, as_json: bool, **options: Any) -> None:
     except ValidationError as e:
         raise click.ClickException(f"question: {e.errors()[0]['msg']}") from e
     settings = _settings(**options)
-    retriever = Retriever.open(
-        settings.index_dir,
-        _embedder(settings),
-        candidates=settings.candidates,
-        dense_weight=settings.dense_weight,
-    )
-    response = answer_question(retriever, request)
+    response = build_answerer(settings, _embedder(settings)).ask(request)
     if as_json:
         click.echo(json.dumps(response.model_dump(), indent=2, ensure_ascii=False))
         return
+    if response.answer is None:
+        click.echo("Answer: not found in the corpus (closest passages below)\n")
+    else:
+        cites = ", ".join(f"{c.doc_id} [{c.start}:{c.end}]" for c in response.answer.citations)
+        click.echo(f"Answer ({response.answer.confidence:.2f}): {response.answer.text}")
+        click.echo(f"    from {cites}\n")
     for p in response.passages:
         date = f", {p.published}" if p.published else ""
         click.echo(f"[{p.rank}] {p.title} ({p.source}{date}) score {p.score:.3f}")
         click.echo(f"    {p.doc_id} [{p.start}:{p.end}]")
+        for also in p.also_in:
+            click.echo(f"    also in {also.doc_id} [{also.start}:{also.end}] ({also.source})")
         click.echo(
             click.wrap_text(
                 p.text,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from service.retrieval import Retriever
+from service.answer import Answerer
 from service.settings import Settings
 
 
@@ -15,13 +15,13 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_retriever(request: Request) -> Retriever:
-    retriever: Retriever | None = request.app.state.retriever
-    if retriever is None:
+def get_answerer(request: Request) -> Answerer:
+    answerer: Answerer | None = request.app.state.answerer
+    if answerer is None:
         reason = request.app.state.load_error or "the index is still loading"
         raise HTTPException(status_code=503, detail=f"not ready: {reason}")
-    return retriever
+    return answerer
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
+AnswererDep = Annotated[Answerer, Depends(get_answerer)]

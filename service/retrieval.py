@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -14,13 +14,23 @@ from indexer.store import ChunkRow, IndexReader
 from service.search.fusion import convex_fusion
 from service.search.lexical import lexical_search
 
+if TYPE_CHECKING:
+    from service.schemas import Filters
+
 Mode = Literal["hybrid", "dense", "lexical"]
+MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
 
 
 @dataclass(frozen=True)
 class Hit:
     chunk: ChunkRow
     score: float
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    query: np.ndarray  # the question's unit vector, reused for sentence scoring
+    hits: list[Hit]
 
 
 def check_compatible(
@@ -68,28 +78,51 @@ class Retriever:
     def counts(self) -> dict[str, int]:
         return dict(self.reader.manifest["counts"])
 
-    def dense(self, question: str, k: int) -> list[tuple[int, float]]:
-        scores, ids = self.reader.search(self.embedder.encode([question]), k)
+    def embed(self, question: str) -> np.ndarray:
+        return self.embedder.encode([question])[0]
+
+    def dense(
+        self, query: np.ndarray, k: int, allowed: set[int] | None = None
+    ) -> list[tuple[int, float]]:
+        scores, ids = self.reader.search(query[None, :], k, allowed)
         return [(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
 
-    def lexical(self, question: str, k: int) -> list[tuple[int, float]]:
-        return lexical_search(self.reader.db(), question, k)
+    def lexical(
+        self, question: str, k: int, allowed: set[int] | None = None
+    ) -> list[tuple[int, float]]:
+        return lexical_search(self.reader.db(), question, k, allowed)
 
-    def rank(self, question: str, k: int, mode: Mode = "hybrid") -> list[tuple[int, float]]:
-        """(chunk row id, score) best first."""
+    def rank(
+        self,
+        question: str,
+        query: np.ndarray,
+        k: int,
+        mode: Mode = "hybrid",
+        allowed: set[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """(chunk row id, score) best first, over ``allowed`` chunk ids when given."""
         if mode == "dense":
-            return self.dense(question, k)
+            return self.dense(query, k, allowed)
         if mode == "lexical":
-            return self.lexical(question, k)
+            return self.lexical(question, k, allowed)
         n = max(k, self.candidates)
         # Scores are min-max normalised per list and blended; see README "Retrieval".
         fused = convex_fusion(
-            [self.dense(question, n), self.lexical(question, n)],
+            [self.dense(query, n, allowed), self.lexical(question, n, allowed)],
             [self.dense_weight, 1.0 - self.dense_weight],
         )
         return fused[:k]
 
-    def search(self, question: str, top_k: int, mode: Mode = "hybrid") -> list[Hit]:
-        ranked = self.rank(question, top_k, mode)
+    def retrieve(
+        self, question: str, k: int, mode: Mode = "hybrid", filters: Filters | None = None
+    ) -> Retrieval:
+        query = self.embed(question)
+        allowed = self.reader.chunk_ids_matching(filters) if filters else None
+        if allowed is not None and not allowed:
+            return Retrieval(query, [])
+        ranked = self.rank(question, query, k, mode, allowed)
         rows = self.reader.chunks(i for i, _ in ranked)
-        return [Hit(rows[i], score) for i, score in ranked if i in rows]
+        return Retrieval(query, [Hit(rows[i], score) for i, score in ranked if i in rows])
+
+    def search(self, question: str, top_k: int, mode: Mode = "hybrid") -> list[Hit]:
+        return self.retrieve(question, top_k, mode).hits

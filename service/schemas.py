@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
@@ -14,11 +15,62 @@ Question = Annotated[
 ]
 
 
+DocId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+
+
+class Filters(BaseModel):
+    """Restrict retrieval; documents without a date never match a date filter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_ids: list[DocId] | None = Field(
+        None, min_length=1, max_length=1000, description="Only these documents."
+    )
+    published_after: date | None = Field(None, description="Published on or after this date.")
+    published_before: date | None = Field(None, description="Published on or before this date.")
+    source_contains: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+        | None
+    ) = Field(None, description="Case-insensitive substring of the source URL or file name.")
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Self:
+        after, before = self.published_after, self.published_before
+        if after and before and after > before:
+            raise ValueError(
+                f"published_after ({self.published_after}) is later than published_before "
+                f"({self.published_before})"
+            )
+        return self
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: Question = Field(description="Natural-language question, 1-2000 characters.")
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="Number of passages to return.")
+    filters: Filters | None = Field(None, description="Optional restrictions on the sources.")
+
+
+class Span(BaseModel):
+    start: int
+    end: int
+
+
+class SourceSpan(BaseModel):
+    """A checkable span: ``GET /v1/documents/{doc_id}`` then ``text[start:end]``."""
+
+    doc_id: str
+    title: str
+    source: str
+    start: int
+    end: int
+
+
+class Answer(BaseModel):
+    text: str = Field(description="The answering sentence(s), verbatim from the corpus.")
+    citations: list[SourceSpan] = Field(description="Where each sentence of the answer comes from.")
+    confidence: float = Field(ge=0.0, le=1.0, description="0.5 at the abstention threshold.")
 
 
 class Passage(BaseModel):
@@ -32,6 +84,14 @@ class Passage(BaseModel):
     published: str | None = Field(description="Publication date (ISO 8601) or null.")
     start: int = Field(description="Start offset in the document's cleaned text.")
     end: int = Field(description="End offset (exclusive) in the document's cleaned text.")
+    highlights: list[Span] = Field(
+        default_factory=list,
+        description="Document offsets of the passage's most relevant sentences.",
+    )
+    also_in: list[SourceSpan] = Field(
+        default_factory=list,
+        description="Other documents saying the same thing (the matching sentence's span).",
+    )
 
 
 class IndexInfo(BaseModel):
@@ -41,6 +101,7 @@ class IndexInfo(BaseModel):
 
 class AskResponse(BaseModel):
     question: str
+    answer: Answer | None = Field(description="null when the corpus does not contain an answer.")
     passages: list[Passage]
     index: IndexInfo
     took_ms: float

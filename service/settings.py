@@ -27,4 +27,10 @@ class Settings(BaseSettings):
     dense_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="Weight of dense scores in hybrid fusion (rest: BM25)."
     )
+    answer_threshold: float = Field(
+        0.5, description="Abstain (answer null) when the best sentence scores below this."
+    )
+    coverage_weight: float = Field(
+        0.5, ge=0.0, description="Weight of query-term coverage in sentence scores."
+    )
     log_level: str = Field("info", description="Log level of the server.")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.answer import answer_question
-from service.deps import RetrieverDep
+from service.deps import AnswererDep
 from service.schemas import AskRequest, AskResponse, ErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["ask"])
@@ -17,5 +16,5 @@ router = APIRouter(prefix="/v1", tags=["ask"])
     responses={400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
     summary="Answer a question with ranked, cited passages",
 )
-def ask(body: AskRequest, retriever: RetrieverDep) -> AskResponse:
-    return answer_question(retriever, body)
+def ask(body: AskRequest, answerer: AnswererDep) -> AskResponse:
+    return answerer.ask(body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from service.deps import RetrieverDep
+from service.deps import AnswererDep
 from service.schemas import DocumentResponse, ErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["documents"])
@@ -16,8 +16,8 @@ router = APIRouter(prefix="/v1", tags=["documents"])
     responses={404: {"model": ErrorResponse}},
     summary="A document's cleaned text and metadata",
 )
-def get_document(doc_id: str, retriever: RetrieverDep) -> DocumentResponse:
-    row = retriever.reader.document(doc_id)
+def get_document(doc_id: str, answerer: AnswererDep) -> DocumentResponse:
+    row = answerer.retriever.reader.document(doc_id)
     if row is None:
         raise HTTPException(status_code=404, detail=f"no document with doc_id {doc_id!r}")
     return DocumentResponse(

@@ -22,16 +22,17 @@ def healthz() -> Health:
     summary="The index and model are loaded and queries can be answered",
 )
 def readyz(request: Request) -> Ready | JSONResponse:
-    retriever = request.app.state.retriever
-    if retriever is None:
+    answerer = request.app.state.answerer
+    if answerer is None:
         reason = request.app.state.load_error or "the index is still loading"
         return JSONResponse(
             status_code=503, content={"error": {"code": "not_ready", "message": reason}}
         )
-    counts = retriever.counts
+    reader = answerer.retriever.reader
+    counts = answerer.retriever.counts
     return Ready(
         status="ready",
-        index=IndexInfo(version=retriever.reader.version, built_at=retriever.reader.built_at),
+        index=IndexInfo(version=reader.version, built_at=reader.built_at),
         documents=counts["documents"],
         chunks=counts["chunks"],
     )

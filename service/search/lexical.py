@@ -37,14 +37,24 @@ def fts_query(text: str) -> str | None:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
-def lexical_search(db: sqlite3.Connection, text: str, k: int) -> list[tuple[int, float]]:
-    """(chunk row id, BM25 score) best first; higher scores are better."""
+def lexical_search(
+    db: sqlite3.Connection, text: str, k: int, allowed: set[int] | None = None
+) -> list[tuple[int, float]]:
+    """(chunk row id, BM25 score) best first, over ``allowed`` ids when given."""
     query = fts_query(text)
     if query is None:
         return []
-    rows = db.execute(
+    sql = (
         "SELECT rowid, -bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH ?"
-        " ORDER BY score DESC LIMIT ?",
-        (query, k),
-    ).fetchall()
-    return [(int(r[0]), float(r[1])) for r in rows]
+        " ORDER BY score DESC"
+    )
+    if allowed is None:
+        rows = db.execute(sql + " LIMIT ?", (query, k)).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+    out: list[tuple[int, float]] = []
+    for rowid, score in db.execute(sql, (query,)):
+        if rowid in allowed:
+            out.append((int(rowid), float(score)))
+            if len(out) == k:
+                break
+    return out

@@ -1,0 +1,77 @@
+"""Duplicate collapse: k different pieces of information, the repeats kept as corroboration.
+
+A passage is a repeat when its most relevant sentence says what a sentence of a passage already
+kept says: the two sentences' embeddings are near-identical, or most of the shorter one's word
+trigrams appear in the other (a shared quote inside differently worded sentences). A repeat from
+another document is attached to the kept passage as corroborating evidence; a repeat from the same
+document (overlapping passages) is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from service.extract import ScoredSentence
+from service.retrieval import Hit
+
+SIMILARITY = 0.9
+TRIGRAM_CONTAINMENT = 0.6
+
+
+@dataclass
+class Group:
+    hit: Hit
+    sentences: list[ScoredSentence]
+    also_in: list[ScoredSentence] = field(default_factory=list)
+
+
+def _trigrams(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.casefold())
+    return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+
+
+class _Matcher:
+    def __init__(self, vectors: np.ndarray, ids: list[int]) -> None:
+        self._vec = dict(zip(ids, np.asarray(vectors[ids], dtype=np.float32), strict=True))
+        self._grams: dict[int, set[tuple[str, ...]]] = {}
+
+    def grams(self, s: ScoredSentence) -> set[tuple[str, ...]]:
+        if s.sentence_id not in self._grams:
+            self._grams[s.sentence_id] = _trigrams(s.text)
+        return self._grams[s.sentence_id]
+
+    def same(self, a: ScoredSentence, b: ScoredSentence) -> bool:
+        if a.sentence_id == b.sentence_id:
+            return True
+        if float(self._vec[a.sentence_id] @ self._vec[b.sentence_id]) >= SIMILARITY:
+            return True
+        ga, gb = self.grams(a), self.grams(b)
+        shorter = min(len(ga), len(gb))
+        return shorter >= 3 and len(ga & gb) / shorter >= TRIGRAM_CONTAINMENT
+
+
+def collapse(
+    hits: list[Hit], scored: dict[int, list[ScoredSentence]], k: int, vectors: np.ndarray
+) -> list[Group]:
+    """Keep the first ``k`` passages that add new information, in rank order."""
+    ids = sorted({s.sentence_id for sentences in scored.values() for s in sentences})
+    match = _Matcher(vectors, ids) if ids else None
+    groups: list[Group] = []
+    for hit in hits:
+        sentences = scored.get(hit.chunk.id, [])
+        key = max(sentences, key=lambda s: s.score) if sentences else None
+        owner = None
+        if key is not None and match is not None:
+            owner = next((g for g in groups if any(match.same(key, s) for s in g.sentences)), None)
+        if owner is None:
+            if len(groups) < k:
+                groups.append(Group(hit, sentences))
+            continue
+        assert key is not None
+        known = {owner.hit.chunk.doc_id} | {s.doc_id for s in owner.also_in}
+        if key.doc_id not in known:
+            owner.also_in.append(key)
+    return groups

@@ -1,0 +1,128 @@
+"""Sentence-level evidence: which sentences of the retrieved passages answer the question.
+
+A sentence scores ``cosine(question, sentence) + coverage_weight * coverage``, where coverage is the
+idf-weighted share of the question's content words (Porter stems) that the sentence contains. The
+best sentence becomes the answer when its score clears the abstention threshold; see the README's
+"Answers and abstention" for how the weights and threshold were measured.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from indexer.store import IndexReader
+from service.retrieval import Hit
+from service.search.lexical import query_terms
+
+_WORD = re.compile(r"\w+")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import snowballstemmer
+
+    # Porter, the algorithm of SQLite's FTS5 'porter' tokenizer, so stems match its vocabulary.
+    return snowballstemmer.stemmer("porter")
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    sentence_id: int
+    chunk_id: int
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    dense: float
+    coverage: float
+    score: float
+
+
+class SentenceScorer:
+    def __init__(self, reader: IndexReader, coverage_weight: float = 0.5) -> None:
+        self.reader = reader
+        self.coverage_weight = coverage_weight
+
+    def _idf(self, question: str) -> dict[str, float]:
+        stems = sorted({stem(t) for t in query_terms(question)})
+        if not stems:
+            return {}
+        n, df = self.reader.document_frequency(stems)
+        return {t: math.log(1 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t in stems}
+
+    def score(
+        self, question: str, query: np.ndarray, hits: list[Hit]
+    ) -> dict[int, list[ScoredSentence]]:
+        """Scored sentences of each hit's passage, keyed by chunk id, in document order."""
+        idf = self._idf(question)
+        total = sum(idf.values()) or 1.0
+        spans = self.reader.sentences(h.chunk for h in hits)
+        ids = sorted({sid for sentences in spans.values() for sid, _, _ in sentences})
+        if not ids:
+            return {h.chunk.id: [] for h in hits}
+        matrix = np.asarray(self.reader.sentence_vectors[ids], dtype=np.float32)
+        dense = dict(zip(ids, (matrix @ query).tolist(), strict=True))
+        out: dict[int, list[ScoredSentence]] = {}
+        for hit in hits:
+            chunk = hit.chunk
+            scored = []
+            for sid, start, end in spans[chunk.id]:
+                text = chunk.text[start - chunk.start : end - chunk.start]
+                words = {stem(w) for w in _WORD.findall(text.casefold())}
+                coverage = sum(w for t, w in idf.items() if t in words) / total
+                scored.append(
+                    ScoredSentence(
+                        sid, chunk.id, chunk.doc_id, start, end, text, dense[sid], coverage,
+                        dense[sid] + self.coverage_weight * coverage,
+                    )
+                )  # fmt: skip
+            out[chunk.id] = scored
+        return out
+
+
+def highlights(sentences: list[ScoredSentence], margin: float = 0.05) -> list[ScoredSentence]:
+    """The passage's best sentence, and any other within ``margin`` of it, in document order."""
+    if not sentences:
+        return []
+    best = max(s.score for s in sentences)
+    return [s for s in sentences if s.score >= best - margin]
+
+
+@dataclass(frozen=True)
+class Extracted:
+    sentences: list[ScoredSentence]
+    score: float
+    confidence: float
+
+
+def extract_answer(
+    candidates: list[list[ScoredSentence]], threshold: float, max_follow: int = 3
+) -> Extracted | None:
+    """The best-scoring sentence across passages, or None when it is below ``threshold``.
+
+    A sentence that introduces what follows (ends with a colon) brings the next sentences of its
+    passage along, so "There are three paths:" is answered with the paths.
+    """
+    flat = [(i, j) for i, sentences in enumerate(candidates) for j in range(len(sentences))]
+    if not flat:
+        return None
+    i, j = max(flat, key=lambda ij: candidates[ij[0]][ij[1]].score)
+    best = candidates[i][j]
+    if best.score < threshold:
+        return None
+    chosen = [best]
+    if best.text.rstrip().endswith(":"):
+        chosen.extend(candidates[i][j + 1 : j + 1 + max_follow])
+    confidence = 1.0 / (1.0 + math.exp(-(best.score - threshold) / 0.1))
+    return Extracted(chosen, best.score, round(confidence, 3))
