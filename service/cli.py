@@ -223,3 +223,71 @@ def ask(question: str, top_k: int, as_json: bool, **options: Any) -> None:
             )
         )
         click.echo()
+
+
+@main.command(name="eval")
+@click.option(
+    "--questions",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Question file (JSONL: id, question, answers, docs) to run against the index.",
+)
+@click.option(
+    "--beir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="BEIR dataset directory (corpus.jsonl, queries.jsonl, qrels/test.tsv) to index and score.",
+)
+@index_opt
+@model_opt
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def eval_(questions: Path | None, beir: Path | None, as_json: bool, **options: Any) -> None:
+    """Measure retrieval quality: dense, lexical and hybrid side by side."""
+    if (questions is None) == (beir is None):
+        raise click.UsageError("give exactly one of --questions FILE or --beir DIR")
+    settings = _settings(**options)
+    if questions is not None:
+        from service.app import build_answerer
+        from service.evaluate import evaluate_pipeline, load_questions
+
+        qs = load_questions(questions)
+        results = evaluate_pipeline(build_answerer(settings, _embedder(settings)), qs)
+        report: dict[str, Any] = {"questions": str(questions), "results": results}
+        columns = [
+            "recall@1",
+            "recall@3",
+            "recall@5",
+            "mrr",
+            "abstention_accuracy",
+            "latency_ms_p50",
+            "latency_ms_p95",
+        ]
+    else:
+        assert beir is not None
+        from indexer.build import build_index
+        from indexer.chunk import ChunkerSettings
+        from service.beir import evaluate_beir
+        from service.retrieval import Retriever
+
+        embedder = _embedder(settings)
+        chunker = ChunkerSettings(
+            max_tokens=settings.chunk_max_tokens,
+            overlap_sentences=settings.chunk_overlap_sentences,
+        )
+        report = evaluate_beir(
+            beir,
+            embedder,
+            build=lambda src, out: build_index(src, out, embedder, chunker, progress=_progress_bar),
+            open_retriever=lambda out: Retriever.open(
+                out, embedder, candidates=settings.candidates, dense_weight=settings.dense_weight
+            ),
+        )
+        results = report["results"]
+        columns = ["ndcg@10", "recall@10", "recall@100", "latency_ms_p50"]
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{'retriever':<10}" + "".join(f"{c:>20}" for c in columns))
+    for mode, metrics in results.items():
+        cells = ["-" if metrics[c] is None else f"{metrics[c]:.4g}" for c in columns]
+        click.echo(f"{mode:<10}" + "".join(f"{v:>20}" for v in cells))

@@ -99,3 +99,19 @@ def evaluate(questions: list[Question], rank: Ranker, k: int = 5) -> dict[str, A
         "latency_ms_p95": round(float(np.percentile(lat, 95)), 2),
         "missed": misses,
     }
+
+
+def evaluate_pipeline(answerer: Any, questions: list[Question], k: int = 5) -> dict[str, Any]:
+    """Metrics of the full /v1/ask pipeline with each retriever (dense, lexical, hybrid)."""
+    from service.retrieval import MODES
+    from service.schemas import AskRequest
+
+    results = {}
+    for mode in MODES:
+
+        def rank(question: str, top_k: int, mode: Any = mode) -> tuple[list[tuple[str, str]], bool]:
+            response = answerer.ask(AskRequest(question=question, top_k=top_k), mode=mode)
+            return [(p.doc_id, p.text) for p in response.passages], response.answer is None
+
+        results[mode] = evaluate(questions, rank, k)
+    return results
