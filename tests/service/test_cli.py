@@ -34,7 +34,10 @@ def test_index_then_ask(corpus: Path, tmp_path: Path) -> None:
     assert len(body["passages"]) == 2 and body["index"]["version"]
     r = ragqa("ask", "What is Meta's new lab called?", "--index", str(out), "--top-k", "3")
     assert r.returncode == 0
-    assert r.stdout.startswith("[1] ") and "[3] " in r.stdout
+    assert r.stdout.startswith("Answer (") and "Superintelligence Lab" in r.stdout.splitlines()[0]
+    assert "\n[1] " in r.stdout and "\n[3] " in r.stdout
+    r = ragqa("ask", "Who won the 2018 FIFA World Cup?", "--index", str(out))
+    assert r.stdout.startswith("Answer: not found in the corpus")
 
 
 @pytest.mark.parametrize(
@@ -73,3 +76,49 @@ def test_empty_source_directory(tmp_path: Path) -> None:
 def test_help_lists_commands_and_env_fallbacks() -> None:
     r = ragqa("index", "--help")
     assert r.returncode == 0 and "RAGQA_SOURCE_DIR" in r.stdout and "RAGQA_INDEX_DIR" in r.stdout
+
+
+def test_eval_on_the_beir_fixture() -> None:
+    from tests.conftest import DATA
+
+    r = ragqa("eval", "--beir", str(DATA / "beir-tiny"), "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert set(report["results"]) == {"dense", "lexical", "hybrid"}
+    for metrics in report["results"].values():
+        assert set(metrics) >= {"ndcg@10", "recall@10", "recall@100"}
+    table = ragqa("eval", "--beir", str(DATA / "beir-tiny"))
+    assert table.stdout.splitlines()[0].split()[:4] == [
+        "retriever",
+        "ndcg@10",
+        "recall@10",
+        "recall@100",
+    ]
+
+
+def test_eval_on_questions(corpus: Path, tmp_path: Path) -> None:
+    from tests.conftest import QUESTIONS
+
+    out = tmp_path / "idx"
+    assert ragqa("index", "--source", str(corpus), "--out", str(out)).returncode == 0
+    r = ragqa("eval", "--questions", str(QUESTIONS), "--index", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    hybrid = json.loads(r.stdout)["results"]["hybrid"]
+    assert hybrid["recall@5"] == 1.0 and hybrid["abstention_accuracy"] == 1.0
+    assert hybrid["latency_ms_p50"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["eval"], "give exactly one of --questions FILE or --beir DIR"),
+        (
+            ["eval", "--questions", "a", "--beir", "b"],
+            "give exactly one of --questions FILE or --beir DIR",
+        ),
+        (["eval", "--beir", "/nonexistent"], "is not a BEIR dataset"),
+    ],
+)
+def test_eval_errors(args: list[str], message: str) -> None:
+    r = ragqa(*args)
+    assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr

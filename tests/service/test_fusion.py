@@ -1,0 +1,63 @@
+"""Rank fusion: pure logic on small rankings, and the real retrievers on the BEIR fixture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from indexer.build import build_index
+from service.beir import evaluate_beir, load_beir, ndcg_at, recall_at
+from service.retrieval import Retriever
+from service.search.fusion import convex_fusion, reciprocal_rank_fusion
+from service.search.lexical import fts_query
+from tests.conftest import DATA
+
+BEIR = DATA / "beir-tiny"
+
+
+def test_convex_fusion_normalises_each_list() -> None:
+    dense = [(1, 0.9), (2, 0.5), (3, 0.1)]
+    bm25 = [(3, 30.0), (4, 20.0), (1, 10.0)]
+    fused = dict(convex_fusion([dense, bm25], [0.5, 0.5]))
+    assert fused[1] == pytest.approx(0.5 * 1.0 + 0.5 * 0.0)
+    assert fused[3] == pytest.approx(0.5 * 0.0 + 0.5 * 1.0)
+    assert fused[4] == pytest.approx(0.5 * 0.5)
+    assert [i for i, _ in convex_fusion([dense, bm25], [1.0, 0.0])][:3] == [1, 2, 3]
+
+
+def test_reciprocal_rank_fusion() -> None:
+    fused = reciprocal_rank_fusion([[(1, 9.0), (2, 8.0)], [(2, 1.0), (3, 0.5)]], k=60)
+    assert [i for i, _ in fused] == [2, 1, 3]
+
+
+def test_fts_query_is_safe_for_any_input() -> None:
+    assert fts_query('What is "NEAR(a b)" OR -x* AND?') == '"near" OR "b" OR "x"'
+    assert fts_query("what is the") is None
+
+
+def test_metrics() -> None:
+    assert ndcg_at(["a", "b"], {"a": 1}, 10) == 1.0
+    assert ndcg_at(["b", "a"], {"a": 1}, 10) == pytest.approx(1 / 1.5849625)
+    assert recall_at(["a", "x"], {"a": 1, "b": 1}, 10) == 0.5
+
+
+def test_hybrid_beats_each_retriever_alone_on_the_beir_fixture(embedder) -> None:  # type: ignore[no-untyped-def]
+    report = evaluate_beir(
+        BEIR,
+        embedder,
+        build=lambda src, out: build_index(src, out, embedder),
+        open_retriever=lambda out: Retriever.open(out, embedder),
+    )
+    assert (report["documents"], report["queries"]) == (24, 10)
+    r = report["results"]
+    assert r["hybrid"]["ndcg@10"] > r["dense"]["ndcg@10"]
+    assert r["hybrid"]["ndcg@10"] > r["lexical"]["ndcg@10"]
+    assert r["hybrid"]["recall@10"] >= max(r["dense"]["recall@10"], r["lexical"]["recall@10"])
+
+
+def test_beir_loader_errors(tmp_path: Path) -> None:
+    from indexer.errors import SourceError
+
+    with pytest.raises(SourceError, match=r"is not a BEIR dataset: corpus.jsonl is missing"):
+        load_beir(tmp_path)
