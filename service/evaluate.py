@@ -106,7 +106,7 @@ def evaluate_pipeline(answerer: Any, questions: list[Question], k: int = 5) -> d
     from service.retrieval import MODES
     from service.schemas import AskRequest
 
-    results = {}
+    results: dict[str, Any] = {}
     for mode in MODES:
 
         def rank(question: str, top_k: int, mode: Any = mode) -> tuple[list[tuple[str, str]], bool]:
