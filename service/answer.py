@@ -52,9 +52,17 @@ class Answerer:
         )
         answer = None
         if extracted is not None:
+            said = {s.sentence_id for s in extracted.sentences}
+            corroboration = [
+                also
+                for g in groups
+                for also, repeated in zip(g.also_in, g.repeats, strict=True)
+                if repeated in said
+            ]
             answer = Answer(
                 text=" ".join(s.text for s in extracted.sentences),
                 citations=[_span(s, rows[s.chunk_id]) for s in extracted.sentences],
+                also_in=[_span(s, rows[s.chunk_id]) for s in corroboration],
                 confidence=extracted.confidence,
             )
         passages = [

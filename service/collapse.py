@@ -26,6 +26,8 @@ class Group:
     hit: Hit
     sentences: list[ScoredSentence]
     also_in: list[ScoredSentence] = field(default_factory=list)
+    # For each also_in entry, the id of this passage's sentence it repeats.
+    repeats: list[int] = field(default_factory=list)
 
 
 def _trigrams(text: str) -> set[tuple[str, ...]]:
@@ -63,15 +65,17 @@ def collapse(
     for hit in hits:
         sentences = scored.get(hit.chunk.id, [])
         key = max(sentences, key=lambda s: s.score) if sentences else None
-        owner = None
+        owner, matched = None, None
         if key is not None and match is not None:
-            owner = next((g for g in groups if any(match.same(key, s) for s in g.sentences)), None)
-        if owner is None:
+            owner, matched = next(
+                ((g, s) for g in groups for s in g.sentences if match.same(key, s)), (None, None)
+            )
+        if owner is None or matched is None or key is None:
             if len(groups) < k:
                 groups.append(Group(hit, sentences))
             continue
-        assert key is not None
         known = {owner.hit.chunk.doc_id} | {s.doc_id for s in owner.also_in}
         if key.doc_id not in known:
             owner.also_in.append(key)
+            owner.repeats.append(matched.sentence_id)
     return groups

@@ -70,6 +70,9 @@ class SourceSpan(BaseModel):
 class Answer(BaseModel):
     text: str = Field(description="The answering sentence(s), verbatim from the corpus.")
     citations: list[SourceSpan] = Field(description="Where each sentence of the answer comes from.")
+    also_in: list[SourceSpan] = Field(
+        default_factory=list, description="Other documents stating the same (corroboration)."
+    )
     confidence: float = Field(ge=0.0, le=1.0, description="0.5 at the abstention threshold.")
 
 

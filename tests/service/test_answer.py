@@ -126,6 +126,7 @@ def test_documents_sharing_a_quote_collapse_into_one_passage(quote_client: TestC
     assert other_text[also["start"] : also["end"]] == QUOTE
     assert other not in [p["doc_id"] for p in passages]  # shown once, as corroboration
     assert body["answer"]["text"] == QUOTE
+    assert [a["doc_id"] for a in body["answer"]["also_in"]] == [other]  # corroborated
 
 
 def test_filters_restrict_sources(client: TestClient) -> None:
