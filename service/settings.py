@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -34,3 +35,29 @@ class Settings(BaseSettings):
         0.5, ge=0.0, description="Weight of query-term coverage in sentence scores."
     )
     log_level: str = Field("info", description="Log level of the server.")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated bearer tokens; when set, every endpoint but the probes and "
+        "the chat page needs one.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins allowed to call the API from a browser.",
+    )
+    chat_model_id: str = Field("ragqa", description="Model id reported by /v1/models and chat.")
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible server (…/v1) that writes answers; unset: extractive."
+    )
+    llm_model: str = Field("default", description="Model name sent to the generator server.")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer key for the generator server.")
+    llm_timeout: float = Field(
+        30.0, gt=0, description="Seconds to wait for the generator to connect or send more text."
+    )
+    llm_total_timeout: float = Field(120.0, gt=0, description="Upper bound on one generation.")
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value

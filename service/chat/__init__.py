@@ -1,0 +1,1 @@
+"""OpenAI-compatible chat: conversation handling, extractive and generated answers."""
