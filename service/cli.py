@@ -259,6 +259,7 @@ def eval_(questions: Path | None, beir: Path | None, as_json: bool, **options: A
             "recall@5",
             "mrr",
             "abstention_accuracy",
+            "answer_accuracy",
             "latency_ms_p50",
             "latency_ms_p95",
         ]

@@ -59,24 +59,28 @@ def is_hit(question: Question, doc_id: str, text: str) -> bool:
     return any(answer.casefold() in lowered for answer in question.answers)
 
 
-# A ranker returns (doc_id, text) pairs, best first, and optionally whether it abstained.
-Ranker = Callable[[str, int], tuple[list[tuple[str, str]], bool | None]]
+# A ranker returns (doc_id, text) pairs, best first, whether it abstained (None: no answers),
+# and optionally the answer's (doc_id, text) pairs, one per citation.
+Ranker = Callable[[str, int], tuple[Any, ...]]
 
 
 def evaluate(questions: list[Question], rank: Ranker, k: int = 5) -> dict[str, Any]:
     """recall@1/3/5 and MRR@k over answerable questions, abstention accuracy, latency."""
     first_hits: list[int | None] = []
     abstain_ok: list[bool] = []
+    answer_ok: list[bool] = []
     latencies: list[float] = []
     misses: list[str] = []
     for q in questions:
         started = time.perf_counter()
-        ranked, abstained = rank(q.question, k)
+        ranked, abstained, *rest = rank(q.question, k)
         latencies.append((time.perf_counter() - started) * 1000)
         if abstained is not None:
             abstain_ok.append(abstained != q.answerable)
         if not q.answerable:
             continue
+        if rest:
+            answer_ok.append(any(is_hit(q, d, t) for d, t in rest[0]))
         first = next((r for r, (d, t) in enumerate(ranked, 1) if is_hit(q, d, t)), None)
         first_hits.append(first)
         if first is None:
@@ -95,6 +99,8 @@ def evaluate(questions: list[Question], rank: Ranker, k: int = 5) -> dict[str, A
         "recall@5": round(recall(5), 4),
         "mrr": round(sum(1 / r for r in first_hits if r) / n, 4) if n else 0.0,
         "abstention_accuracy": round(sum(abstain_ok) / len(abstain_ok), 4) if abstain_ok else None,
+        # Answerable questions whose extracted answer contains an answer string.
+        "answer_accuracy": round(sum(answer_ok) / len(answer_ok), 4) if answer_ok else None,
         "latency_ms_p50": round(float(np.percentile(lat, 50)), 2),
         "latency_ms_p95": round(float(np.percentile(lat, 95)), 2),
         "missed": misses,
@@ -109,9 +115,11 @@ def evaluate_pipeline(answerer: Any, questions: list[Question], k: int = 5) -> d
     results: dict[str, Any] = {}
     for mode in MODES:
 
-        def rank(question: str, top_k: int, mode: Any = mode) -> tuple[list[tuple[str, str]], bool]:
+        def rank(question: str, top_k: int, mode: Any = mode) -> tuple[Any, ...]:
             response = answerer.ask(AskRequest(question=question, top_k=top_k), mode=mode)
-            return [(p.doc_id, p.text) for p in response.passages], response.answer is None
+            answer = response.answer
+            said = [(c.doc_id, answer.text) for c in answer.citations] if answer else []
+            return [(p.doc_id, p.text) for p in response.passages], answer is None, said
 
         results[mode] = evaluate(questions, rank, k)
     return results

@@ -47,6 +47,7 @@ class ScoredSentence:
     dense: float
     coverage: float
     score: float
+    is_title: bool = False  # the document's headline, repeated as its first line
 
 
 class SentenceScorer:
@@ -85,6 +86,7 @@ class SentenceScorer:
                     ScoredSentence(
                         sid, chunk.id, chunk.doc_id, start, end, text, dense[sid], coverage,
                         dense[sid] + self.coverage_weight * coverage,
+                        is_title=start == 0 and text == chunk.title,
                     )
                 )  # fmt: skip
             out[chunk.id] = scored
@@ -112,9 +114,15 @@ def extract_answer(
     """The best-scoring sentence across passages, or None when it is below ``threshold``.
 
     A sentence that introduces what follows (ends with a colon) brings the next sentences of its
-    passage along, so "There are three paths:" is answered with the paths.
+    passage along, so "There are three paths:" is answered with the paths. A headline is never the
+    answer: it summarises the article, and the body states the same thing precisely.
     """
-    flat = [(i, j) for i, sentences in enumerate(candidates) for j in range(len(sentences))]
+    flat = [
+        (i, j)
+        for i, sentences in enumerate(candidates)
+        for j in range(len(sentences))
+        if not sentences[j].is_title
+    ]
     if not flat:
         return None
     i, j = max(flat, key=lambda ij: candidates[ij[0]][ij[1]].score)
