@@ -127,7 +127,7 @@ class MarkerRewriter:
     """
 
     _MARKER = re.compile(r"(\s?)\[(\d+(?:\s*,\s*\d+)*)\]")
-    _PARTIAL = re.compile(r"\[[\d,\s]*$")
+    _PARTIAL = re.compile(r"\s?\[[\d,\s]*$")
 
     def __init__(self, sources: int) -> None:
         self.sources = sources
