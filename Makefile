@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install index serve test lint clean
+.PHONY: install browser index serve test lint clean
 
 install: $(STAMP)
 
@@ -26,6 +26,12 @@ $(STAMP): pyproject.toml Makefile
 		echo "error: CUDA (nvidia-*) packages got installed; torch must be the CPU build" >&2; exit 1; fi
 	touch $@
 
+# Debian's Chromium for the chat-page tests (Playwright drives it; it never downloads a browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
+
 # Rebuild the index from seeds/ (unchanged passages keep their embeddings).
 index: install
 	$(RAGQA) index
@@ -34,7 +40,7 @@ serve: install
 	$(RAGQA) index --if-stale
 	$(RAGQA) serve
 
-test: install
+test: install browser
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
