@@ -43,6 +43,12 @@ class BuildReport:
     reused: int
     skipped: list[Skipped] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    documents_embedded: int = 0
+    full_reason: str | None = None  # why nothing was reused, when that was forced
 
 
 def corpus_fingerprint(source: Path, model_name: str, chunker: ChunkerSettings) -> str:
@@ -120,7 +126,11 @@ def build_index(
         chunk_hashes = [text_hash(text) for text in chunk_inputs]
         sentence_hashes = [text_hash(text) for text in sentence_inputs]
 
-        cache = {} if full else _reusable_vectors(out, embedder)
+        previous = current_manifest(out)
+        full_reason = "--full" if full else _full_rebuild_reason(previous, embedder, settings)
+        cache = {} if full_reason else _reusable_vectors(out, embedder)
+        before = _document_hashes(out) if previous else {}
+        after = {doc.doc_id: doc.content_hash for doc in documents}
         todo = [i for i, h in enumerate(chunk_hashes) if h not in cache]
         todo_s = [i for i, h in enumerate(sentence_hashes) if h not in cache]
         tick = progress(len(todo) + len(todo_s), "embedding") if progress else None
@@ -147,6 +157,14 @@ def build_index(
         switch_current(out, version_dir)
         pruned = prune(out, keep)
     return BuildReport(
+        added=sorted(set(after) - set(before)),
+        changed=sorted(d for d in after if d in before and before[d] != after[d]),
+        removed=sorted(set(before) - set(after)),
+        unchanged=sum(1 for d in after if before.get(d) == after[d]),
+        documents_embedded=len(
+            {chunks[i].doc_id for i in todo} | {sentences[i].doc_id for i in todo_s}
+        ),
+        full_reason=full_reason,
         version=manifest["build_id"],
         path=version_dir,
         documents=len(documents),
@@ -178,15 +196,40 @@ def _embed(
     return vectors
 
 
+def _full_rebuild_reason(
+    manifest: dict[str, Any] | None,
+    embedder: SentenceTransformerEmbedder,
+    settings: ChunkerSettings,
+) -> str | None:
+    """Why the current version's embeddings cannot be reused, or None when they can."""
+    if manifest is None:
+        return None
+    model = manifest["model"]
+    probe = np.asarray(model["probe"], dtype=np.float32)
+    if (
+        model["name"] != embedder.name
+        or model["dimension"] != embedder.dimension
+        or probe.shape != embedder.probe.shape
+        or float(probe @ embedder.probe) < 0.99
+    ):
+        return f"the embedding model changed ({model['name']} -> {embedder.name})"
+    old = {k: manifest["chunker"].get(k) for k in settings.as_dict()}
+    if old != settings.as_dict():
+        return f"the chunker settings changed ({old} -> {settings.as_dict()})"
+    return None
+
+
+def _document_hashes(out: Path) -> dict[str, str]:
+    reader = IndexReader(out)
+    try:
+        return reader.document_hashes()
+    finally:
+        reader.close()
+
+
 def _reusable_vectors(out: Path, embedder: SentenceTransformerEmbedder) -> dict[str, np.ndarray]:
-    """Embeddings of the current version, when it was made by this same model."""
-    manifest = current_manifest(out)
-    if manifest is None or manifest["model"]["name"] != embedder.name:
-        return {}
-    if manifest["model"]["dimension"] != embedder.dimension:
-        return {}
-    probe = np.asarray(manifest["model"]["probe"], dtype=np.float32)
-    if float(probe @ embedder.probe) < 0.99:
+    """Embeddings of the current version (the caller has checked it used this model)."""
+    if current_manifest(out) is None:
         return {}
     reader = IndexReader(out)
     try:

@@ -43,6 +43,14 @@ class Document:
         """What a reader follows to check a citation: the URL, else the file name."""
         return self.url or self.path.rsplit("/", 1)[-1]
 
+    @property
+    def content_hash(self) -> str:
+        """Changes when anything a reader sees of the document changes."""
+        import hashlib
+
+        fields = (self.title, self.text, self.url, self.site_name, self.author, self.published)
+        return hashlib.sha256(repr(fields).encode("utf-8")).hexdigest()[:32]
+
 
 @dataclass(frozen=True)
 class Chunk:

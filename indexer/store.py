@@ -30,7 +30,7 @@ import numpy as np
 from indexer.errors import IndexCorruptError, IndexNotFoundError
 from indexer.models import Chunk, Document, SentenceSpan
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST, VECTORS, DATABASE = "manifest.json", "vectors.faiss", "chunks.sqlite"
 SENTENCE_VECTORS = "sentences.npy"
 
@@ -38,7 +38,7 @@ _SCHEMA = """
 CREATE TABLE documents (
     doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, source TEXT NOT NULL, url TEXT,
     site_name TEXT, author TEXT, published TEXT, path TEXT NOT NULL, format TEXT NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL, content_hash TEXT NOT NULL
 );
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY,  -- the row number in the FAISS index
@@ -191,10 +191,10 @@ def _write_database(path: Path, data: VersionData) -> None:
     try:
         db.executescript(_SCHEMA)
         db.executemany(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (d.doc_id, d.title, d.source, d.url, d.site_name, d.author, d.published, d.path,
-                 d.format, d.text)
+                 d.format, d.text, d.content_hash)
                 for d in data.documents
             ],
         )  # fmt: skip
@@ -341,6 +341,9 @@ class IndexReader:
             terms,
         ).fetchall()
         return int(self.vectors.ntotal), {r[0]: int(r[1]) for r in rows}
+
+    def document_hashes(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.db().execute("SELECT doc_id, content_hash FROM documents")}
 
     def vectors_by_hash(self) -> dict[str, np.ndarray]:
         """Stored embeddings keyed by input-text hash, so unchanged text is not embedded again."""

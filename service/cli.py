@@ -140,6 +140,13 @@ def index(full: bool, if_stale: bool, **options: Any) -> None:
     )
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+    if report.full_reason:
+        click.echo(f"full rebuild: {report.full_reason}")
+    click.echo(
+        f"documents: {len(report.added)} added, {len(report.changed)} changed, "
+        f"{len(report.removed)} removed, {report.unchanged} unchanged; "
+        f"{report.documents_embedded} embedded"
+    )
     click.echo(
         f"indexed {report.documents} documents into {report.chunks} passages "
         f"({report.embedded} embedded, {report.reused} reused), {len(report.skipped)} skipped; "

@@ -178,9 +178,18 @@ def test_invalid_filters_get_422_naming_the_field(
 
 
 def test_a_headline_is_never_the_answer(client: TestClient) -> None:
-    titles = {client.get(f"/v1/documents/{d}").json()["title"] for d in (
-        "000_86f8993b5b014a66", "001_431aca0937e33b64", "002_b7aaf7630593e51a",
-        "004_18dd4046727b8826")}
-    for q in [*load_questions(QUESTIONS), *load_questions(QUESTIONS.with_name("calibration-questions.jsonl"))]:
+    titles = {
+        client.get(f"/v1/documents/{d}").json()["title"]
+        for d in (
+            "000_86f8993b5b014a66",
+            "001_431aca0937e33b64",
+            "002_b7aaf7630593e51a",
+            "004_18dd4046727b8826",
+        )
+    }
+    for q in [
+        *load_questions(QUESTIONS),
+        *load_questions(QUESTIONS.with_name("calibration-questions.jsonl")),
+    ]:
         answer = client.post("/v1/ask", json={"question": q.question}).json()["answer"]
         assert answer is None or answer["text"] not in titles, q.question

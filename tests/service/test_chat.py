@@ -16,8 +16,13 @@ from service.chat.engine import NOT_FOUND
 from service.settings import Settings
 from tests.support.live import live_server
 
-TWOREK_DOCS = {"000_86f8993b5b014a66", "001_431aca0937e33b64", "002_b7aaf7630593e51a",
-               "003_624b953a81d8b286", "004_18dd4046727b8826"}
+TWOREK_DOCS = {
+    "000_86f8993b5b014a66",
+    "001_431aca0937e33b64",
+    "002_b7aaf7630593e51a",
+    "003_624b953a81d8b286",
+    "004_18dd4046727b8826",
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +55,29 @@ def test_models(client: OpenAI) -> None:
 def test_create_answers_with_markers_and_citations(client: OpenAI, base: str) -> None:
     r = client.chat.completions.create(
         model="ragqa",
-        messages=[{"role": "system", "content": "Be brief."},
-                  {"role": "user", "content": "What share of the enterprise market does OpenAI have?"}],
-        temperature=0.2, max_tokens=200,
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "What share of the enterprise market does OpenAI have?"},
+        ],
+        temperature=0.2,
+        max_tokens=200,
     )
     content = r.choices[0].message.content or ""
     assert r.object == "chat.completion" and r.choices[0].finish_reason == "stop"
     assert "27%" in content and "[1]" in content and "\n\nSources:\n[1] " in content
     citations = r.model_extra["citations"]  # type: ignore[index]
-    assert set(citations[0]) == {"index", "doc_id", "title", "source", "url", "site_name",
-                                 "published", "start", "end", "text"}
+    assert set(citations[0]) == {
+        "index",
+        "doc_id",
+        "title",
+        "source",
+        "url",
+        "site_name",
+        "published",
+        "start",
+        "end",
+        "text",
+    }
     _check_grounded(content, citations, base)
     assert r.model_extra["ragqa"]["answer_found"] is True  # type: ignore[index]
 
@@ -119,8 +137,14 @@ def test_says_plainly_when_the_corpus_has_no_answer(client: OpenAI, stream: bool
         ([], "messages: List should have at least 1 item"),
         ([{"role": "system", "content": "hello"}], "messages must include a user message"),
         ([{"role": "user", "content": "   "}], "messages must include a user message"),
-        ([{"role": "wizard", "content": "hi"}], "messages.0.role: Input should be 'system', 'developer', 'user' or 'assistant'"),
-        ([{"role": "user", "content": "x" * 20_000}], "message is 20000 characters, over the 16000 limit"),
+        (
+            [{"role": "wizard", "content": "hi"}],
+            "messages.0.role: Input should be 'system', 'developer', 'user' or 'assistant'",
+        ),
+        (
+            [{"role": "user", "content": "x" * 20_000}],
+            "message is 20000 characters, over the 16000 limit",
+        ),
         ([{"role": "user", "content": "x " * 1500}], "questions are limited to 2000"),
         ([{"role": "user"}], "messages must include a user message"),
     ],
@@ -134,12 +158,16 @@ def test_bad_requests_get_a_json_4xx(client: OpenAI, messages: list, message: st
 
 
 def test_malformed_json_body(base: str) -> None:
-    r = httpx.post(f"{base}/v1/chat/completions", content=b"{", headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{base}/v1/chat/completions", content=b"{", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
 
 
 def test_api_keys_and_cors(seed_index: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    settings = Settings(index_dir=seed_index, api_keys="k1, k2", cors_origins="https://chat.example")  # type: ignore[arg-type]
+    settings = Settings(
+        index_dir=seed_index, api_keys="k1, k2", cors_origins="https://chat.example"
+    )  # type: ignore[arg-type]
     with live_server(create_app(settings, embedder=embedder)) as url:
         bad = OpenAI(base_url=f"{url}/v1", api_key="nope", max_retries=0)
         with pytest.raises(openai.AuthenticationError) as info:
@@ -151,9 +179,14 @@ def test_api_keys_and_cors(seed_index: Path, embedder) -> None:  # type: ignore[
         assert httpx.get(f"{url}/healthz").status_code == 200
         assert httpx.get(f"{url}/readyz").status_code == 200
         assert httpx.get(f"{url}/").status_code == 200  # the page loads; its API calls need the key
-        preflight = {"Origin": "https://chat.example", "Access-Control-Request-Method": "POST",
-                     "Access-Control-Request-Headers": "authorization,content-type"}
+        preflight = {
+            "Origin": "https://chat.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        }
         r = httpx.options(f"{url}/v1/chat/completions", headers=preflight)
         assert r.headers["access-control-allow-origin"] == "https://chat.example"
-        r = httpx.options(f"{url}/v1/chat/completions", headers=preflight | {"Origin": "https://evil.example"})
+        r = httpx.options(
+            f"{url}/v1/chat/completions", headers=preflight | {"Origin": "https://evil.example"}
+        )
         assert "access-control-allow-origin" not in r.headers

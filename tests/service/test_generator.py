@@ -39,8 +39,13 @@ def _upstream() -> FastAPI:
             for i, piece in enumerate(SCRIPT["pieces"]):
                 if mode == "stall" and i == 2:
                     await asyncio.sleep(5)
-                chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                chunk = {
+                    "id": "x",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                }
                 yield f"data: {json.dumps(chunk)}\n\n"
             yield "data: [DONE]\n\n"
 
@@ -58,8 +63,12 @@ def upstream() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def base(upstream: str, seed_index: Path, embedder) -> Iterator[str]:  # type: ignore[no-untyped-def]
     settings = Settings(
-        index_dir=seed_index, llm_base_url=f"{upstream}/v1", llm_model="tiny", llm_api_key="sk-up",  # type: ignore[arg-type]
-        llm_timeout=1.0, llm_total_timeout=3.0,
+        index_dir=seed_index,
+        llm_base_url=f"{upstream}/v1",
+        llm_model="tiny",
+        llm_api_key="sk-up",  # type: ignore[arg-type]
+        llm_timeout=1.0,
+        llm_total_timeout=3.0,
     )
     with live_server(create_app(settings, embedder=embedder)) as url:
         yield url

@@ -17,8 +17,15 @@ from tests.support.live import live_server
 
 ARTIFACTS = ROOT / "test-artifacts"
 # The flags keep Chromium from reaching for the network it does not have here.
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-         "--disable-background-networking", "--disable-component-update"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +67,11 @@ def test_ask_see_streamed_answer_open_citation(browser: Browser, base: str) -> N
     mark.wait_for()
     expected = httpx.post(
         f"{base}/v1/chat/completions",
-        json={"messages": [{"role": "user", "content": "What share of the enterprise market does OpenAI have?"}]},
+        json={
+            "messages": [
+                {"role": "user", "content": "What share of the enterprise market does OpenAI have?"}
+            ]
+        },
     ).json()["citations"][0]
     assert mark.inner_text() == expected["text"]
     assert page.locator("#viewer-title").inner_text().startswith("[1] ")
@@ -88,7 +99,9 @@ def test_not_found_state_and_phone_width(browser: Browser, base: str) -> None:
     page.close()
 
 
-def test_page_shows_errors_and_uses_the_api_key(browser: Browser, seed_index: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_page_shows_errors_and_uses_the_api_key(
+    browser: Browser, seed_index: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(index_dir=seed_index, api_keys="s3cret")  # type: ignore[arg-type]
     with live_server(create_app(settings, embedder=embedder)) as url:
         page = browser.new_page()
