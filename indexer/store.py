@@ -171,6 +171,42 @@ def switch_current(root: Path, version_dir: Path) -> None:
     os.replace(link, root / "current")
 
 
+def list_versions(root: Path) -> list[tuple[str, bool, dict[str, Any] | None]]:
+    """(version, is current, manifest or None if unreadable), newest first."""
+    folder = versions_dir(root)
+    if not folder.is_dir():
+        return []
+    current = (root / "current").resolve() if (root / "current").exists() else None
+    out = []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name, reverse=True):
+        if not path.is_dir() or path.name.startswith("."):
+            continue
+        try:
+            manifest: dict[str, Any] | None = read_manifest(path)
+        except IndexCorruptError:
+            manifest = None
+        out.append((path.name, path.resolve() == current, manifest))
+    return out
+
+
+def rollback(root: Path, version: str | None = None) -> str:
+    """Make ``version`` (default: the newest one older than current) current, if it loads."""
+    rows = list_versions(root)
+    names = [name for name, _, _ in rows]
+    if version is None:
+        current = next((i for i, (_, is_current, _) in enumerate(rows) if is_current), None)
+        older = [name for name, _, m in rows[(current or 0) + 1 :] if m is not None]
+        if current is None or not older:
+            raise IndexNotFoundError(f"no earlier version in {root} to roll back to")
+        version = older[0]
+    if version not in names:
+        raise IndexNotFoundError(f"no version {version!r} in {root}; `ragqa versions` lists them")
+    target = versions_dir(root) / version
+    IndexReader(target).close()  # refuse a version that would not load
+    switch_current(root, target)
+    return version
+
+
 def prune(root: Path, keep: int) -> list[str]:
     """Delete all but the newest ``keep`` versions, never the current one."""
     current = (root / "current").resolve()
@@ -221,9 +257,11 @@ def _write_database(path: Path, data: VersionData) -> None:
 class IndexReader:
     """Read access to one index version; safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, connections: int = 4) -> None:
         import faiss
 
+        if sqlite3.threadsafety != 3:  # pragma: no cover - depends on how Python was built
+            connections = 1
         self.path = resolve_version(path)
         self.manifest = read_manifest(self.path)
         try:
@@ -234,7 +272,9 @@ class IndexReader:
             self.sentence_vectors = np.load(self.path / SENTENCE_VECTORS, mmap_mode="r")
         except (OSError, ValueError) as e:
             raise IndexCorruptError(f"cannot read {self.path / SENTENCE_VECTORS}: {e}") from e
-        self._local = threading.local()
+        # Opened up front, never reopened: a request still running on this version keeps working
+        # after a newer build prunes the directory (open files outlive their unlinking).
+        self._connections = [self._connect() for _ in range(connections)]
         count = self.db().execute("SELECT count(*) FROM chunks").fetchone()[0]
         if count != self.vectors.ntotal:
             raise IndexCorruptError(
@@ -250,18 +290,19 @@ class IndexReader:
     def built_at(self) -> str:
         return str(self.manifest["built_at"])
 
-    def db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            uri = f"file:{self.path / DATABASE}?mode=ro"
-            try:
-                db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-                db.execute("SELECT 1 FROM documents LIMIT 1")
-            except sqlite3.Error as e:
-                raise IndexCorruptError(f"cannot read {self.path / DATABASE}: {e}") from e
-            db.row_factory = sqlite3.Row
-            self._local.db = db
+    def _connect(self) -> sqlite3.Connection:
+        uri = f"file:{self.path / DATABASE}?mode=ro"
+        try:
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            db.execute("SELECT 1 FROM documents LIMIT 1")
+        except sqlite3.Error as e:
+            raise IndexCorruptError(f"cannot read {self.path / DATABASE}: {e}") from e
+        db.row_factory = sqlite3.Row
         return db
+
+    def db(self) -> sqlite3.Connection:
+        """A connection for the calling thread (SQLite is in serialized mode: sharing is safe)."""
+        return self._connections[threading.get_ident() % len(self._connections)]
 
     def search(
         self, queries: np.ndarray, k: int, allowed: set[int] | None = None
@@ -359,7 +400,5 @@ class IndexReader:
         return out
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
+        for db in self._connections:
             db.close()
-            self._local.db = None

@@ -11,6 +11,7 @@ import time
 from indexer.store import ChunkRow
 from service.collapse import collapse
 from service.extract import ScoredSentence, SentenceScorer, extract_answer, highlights
+from service.metrics import timed
 from service.retrieval import Mode, Retriever
 from service.schemas import (
     Answer,
@@ -44,8 +45,11 @@ class Answerer:
         retrieval = self.retriever.retrieve(
             request.question, max(3 * k, 15), mode=mode, filters=request.filters
         )
-        scored = self.scorer.score(request.question, retrieval.query, retrieval.hits)
-        groups = collapse(retrieval.hits, scored, k, self.retriever.reader.sentence_vectors)
+        observe = self.retriever.observe
+        with timed(observe, "sentences"):
+            scored = self.scorer.score(request.question, retrieval.query, retrieval.hits)
+        with timed(observe, "collapse"):
+            groups = collapse(retrieval.hits, scored, k, self.retriever.reader.sentence_vectors)
         rows = {h.chunk.id: h.chunk for h in retrieval.hits}
         extracted = extract_answer(
             [g.sentences for g in groups[:ANSWER_PASSAGES]], self.answer_threshold

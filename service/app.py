@@ -20,9 +20,13 @@ from indexer.embed import SentenceTransformerEmbedder
 from indexer.errors import RagqaError
 from service.answer import Answerer
 from service.chat.generator import Generator
-from service.deps import require_api_key
+from service.deps import rate_limit, require_admin_key, require_api_key, search_slot
+from service.limits import RateLimiter, SearchSlots
+from service.metrics import Metrics, Observe
+from service.middleware import RequestMiddleware
+from service.reload import Reloader
 from service.retrieval import Retriever
-from service.routes import ask, chat, documents, health, page
+from service.routes import admin, ask, chat, documents, health, page
 from service.settings import Settings
 
 log = logging.getLogger("ragqa")
@@ -46,13 +50,16 @@ def error_response(status: int, message: str, code: str | None = None) -> JSONRe
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
 
 
-def build_answerer(settings: Settings, embedder: SentenceTransformerEmbedder) -> Answerer:
+def build_answerer(
+    settings: Settings, embedder: SentenceTransformerEmbedder, observe: Observe | None = None
+) -> Answerer:
     """Open the index and set up everything a query needs, once."""
     retriever = Retriever.open(
         settings.index_dir,
         embedder,
         candidates=settings.candidates,
         dense_weight=settings.dense_weight,
+        observe=observe,
     )
     return Answerer(
         retriever,
@@ -67,7 +74,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         if app.state.embedder is None:
             app.state.embedder = SentenceTransformerEmbedder(settings.model or None)
-        app.state.answerer = build_answerer(settings, app.state.embedder)
+        app.state.answerer = build_answerer(settings, app.state.embedder, app.state.metrics.observe)
+        app.state.metrics.set_index(app.state.answerer)
         log.info("serving index version %s", app.state.answerer.retriever.reader.version)
     except RagqaError as e:
         # Stay up so /healthz answers and /readyz explains why queries cannot be served.
@@ -107,13 +115,25 @@ def create_app(
     app.state.answerer = None
     app.state.generator = None
     app.state.load_error = None
-    protected = [Depends(require_api_key)]
+    settings = app.state.settings
+    app.state.metrics = Metrics()
+    app.state.reloader = Reloader(app)
+    app.state.search_slots = SearchSlots(settings.max_concurrent_searches)
+    app.state.rate_limiter = (
+        RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
+    )
+    protected = [Depends(require_api_key), Depends(rate_limit)]
+    searching = [*protected, Depends(search_slot)]
     app.include_router(health.router)
     app.include_router(page.router)
-    app.include_router(ask.router, dependencies=protected)
+    app.include_router(ask.router, dependencies=searching)
     app.include_router(documents.router, dependencies=protected)
-    app.include_router(chat.router, dependencies=protected)
+    app.include_router(chat.router, dependencies=searching)
+    app.include_router(admin.router, dependencies=[Depends(require_admin_key)])
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
+    app.add_middleware(
+        RequestMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
+    )
     if app.state.settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

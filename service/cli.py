@@ -176,11 +176,14 @@ def serve(**options: Any) -> None:
     settings = _settings(**options)
     embedder = _embedder(settings)
     build_answerer(settings, embedder).retriever.reader.close()  # fail here, not in the server
+    from service.logs import log_config
+
     uvicorn.run(
         create_app(settings, embedder),
         host=settings.host,
         port=settings.port,
-        log_level=settings.log_level,
+        log_config=log_config(settings.log_level),
+        access_log=False,  # the app logs each request itself, as JSON with its request id
     )
 
 
@@ -299,3 +302,35 @@ def eval_(questions: Path | None, beir: Path | None, as_json: bool, **options: A
     for mode, metrics in results.items():
         cells = ["-" if metrics[c] is None else f"{metrics[c]:.4g}" for c in columns]
         click.echo(f"{mode:<10}" + "".join(f"{v:>20}" for v in cells))
+
+
+@main.command()
+@index_opt
+def versions(**options: Any) -> None:
+    """List the index versions on disk, newest first; * marks the current one."""
+    from indexer.store import list_versions
+
+    settings = _settings(**options)
+    rows = list_versions(settings.index_dir)
+    if not rows:
+        raise click.ClickException(f"no index versions in {settings.index_dir}")
+    for version, is_current, manifest in rows:
+        counts = manifest["counts"] if manifest else {}
+        detail = (
+            f"{counts.get('documents')} documents, {counts.get('chunks')} passages"
+            if manifest
+            else "unreadable"
+        )
+        click.echo(f"{'*' if is_current else ' '} {version}  {detail}")
+
+
+@main.command()
+@index_opt
+@click.option("--to", "version", default=None, help="Version to serve (default: the one before).")
+def rollback(version: str | None, **options: Any) -> None:
+    """Point index/current back at an earlier version; running servers pick it up."""
+    from indexer.store import rollback as do_rollback
+
+    settings = _settings(**options)
+    chosen = do_rollback(settings.index_dir, version)
+    click.echo(f"version {chosen} is now current in {settings.index_dir}")

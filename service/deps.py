@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from pydantic import SecretStr
 
 from service.answer import Answerer
 from service.chat.engine import ChatEngine
 from service.chat.generator import Generator
+from service.limits import RateLimiter, SearchSlots
 from service.settings import Settings
 
 
@@ -19,10 +22,12 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_answerer(request: Request) -> Answerer:
+    """The answerer serving now; the request keeps this one even if a reload swaps it."""
     answerer: Answerer | None = request.app.state.answerer
     if answerer is None:
         reason = request.app.state.load_error or "the index is still loading"
         raise HTTPException(status_code=503, detail=f"not ready: {reason}")
+    request.state.index_version = answerer.retriever.reader.version
     return answerer
 
 
@@ -39,22 +44,78 @@ def get_generator(request: Request) -> Generator | None:
     return generator
 
 
-def require_api_key(request: Request) -> None:
-    """When RAGQA_API_KEYS is set, demand one of them as a bearer token (constant-time compare)."""
-    keys = request.app.state.settings.api_keys
-    if not keys:
-        return
+def _bearer(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    given = token.strip().encode()
-    ok = scheme.lower() == "bearer" and given != b""
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _matches(token: str, keys: list[SecretStr]) -> bool:
     # Compare against every key so timing does not reveal which one nearly matched.
-    matches = [hmac.compare_digest(given, k.get_secret_value().encode()) for k in keys]
-    if not (ok and any(matches)):
+    given = token.encode()
+    hits = [hmac.compare_digest(given, k.get_secret_value().encode()) for k in keys]
+    return bool(token) and any(hits)
+
+
+def require_api_key(request: Request) -> None:
+    """When RAGQA_API_KEYS is set, demand one of them (or an admin key) as a bearer token."""
+    settings = request.app.state.settings
+    if not settings.api_keys:
+        return
+    if not _matches(_bearer(request), [*settings.api_keys, *settings.admin_keys]):
         raise HTTPException(
             status_code=401,
             detail="missing or invalid API key; send Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def require_admin_key(request: Request) -> None:
+    """Admin endpoints need an admin key; with no keys configured at all they are open."""
+    settings = request.app.state.settings
+    if not settings.admin_keys:
+        if settings.api_keys:
+            raise HTTPException(
+                status_code=403, detail="admin endpoints are disabled: set RAGQA_ADMIN_KEYS"
+            )
+        return
+    if not _matches(_bearer(request), settings.admin_keys):
+        raise HTTPException(
+            status_code=401,
+            detail="missing or invalid admin key; send Authorization: Bearer <admin key>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def rate_limit(request: Request) -> None:
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is None:
+        return
+    client = _bearer(request) or (request.client.host if request.client else "unknown")
+    wait = limiter.acquire(client)
+    if wait > 0:
+        request.app.state.metrics.rejected.labels(reason="rate_limited").inc()
+        raise HTTPException(
+            status_code=429,
+            detail=f"rate limit of {request.app.state.settings.rate_limit_per_minute} requests "
+            "per minute exceeded; retry after the Retry-After seconds",
+            headers={"Retry-After": RateLimiter.retry_after(wait)},
+        )
+
+
+async def search_slot(request: Request) -> AsyncIterator[None]:
+    """Hold one of the bounded search slots for the duration of the search."""
+    slots: SearchSlots = request.app.state.search_slots
+    if not slots.try_acquire():
+        request.app.state.metrics.rejected.labels(reason="saturated").inc()
+        raise HTTPException(
+            status_code=503,
+            detail=f"server busy: {slots.limit} searches already in progress; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 ChatEngineDep = Annotated[ChatEngine, Depends(get_chat_engine)]

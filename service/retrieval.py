@@ -11,6 +11,7 @@ import numpy as np
 from indexer.embed import SentenceTransformerEmbedder
 from indexer.errors import IndexMismatchError
 from indexer.store import ChunkRow, IndexReader
+from service.metrics import Observe, timed
 from service.search.fusion import convex_fusion
 from service.search.lexical import lexical_search
 
@@ -63,12 +64,14 @@ class Retriever:
         embedder: SentenceTransformerEmbedder,
         candidates: int = 100,
         dense_weight: float = 0.5,
+        observe: Observe | None = None,
     ) -> None:
         check_compatible(reader.path, reader.manifest, embedder)
         self.reader = reader
         self.embedder = embedder
         self.candidates = candidates
         self.dense_weight = dense_weight
+        self.observe = observe  # told how long each stage took
 
     @classmethod
     def open(cls, path: Path, embedder: SentenceTransformerEmbedder, **options: Any) -> Retriever:
@@ -79,18 +82,21 @@ class Retriever:
         return dict(self.reader.manifest["counts"])
 
     def embed(self, question: str) -> np.ndarray:
-        return self.embedder.encode([question])[0]
+        with timed(self.observe, "embed"):
+            return self.embedder.encode([question])[0]
 
     def dense(
         self, query: np.ndarray, k: int, allowed: set[int] | None = None
     ) -> list[tuple[int, float]]:
-        scores, ids = self.reader.search(query[None, :], k, allowed)
+        with timed(self.observe, "dense"):
+            scores, ids = self.reader.search(query[None, :], k, allowed)
         return [(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
 
     def lexical(
         self, question: str, k: int, allowed: set[int] | None = None
     ) -> list[tuple[int, float]]:
-        return lexical_search(self.reader.db(), question, k, allowed)
+        with timed(self.observe, "lexical"):
+            return lexical_search(self.reader.db(), question, k, allowed)
 
     def rank(
         self,
@@ -106,11 +112,10 @@ class Retriever:
         if mode == "lexical":
             return self.lexical(question, k, allowed)
         n = max(k, self.candidates)
+        dense, lexical = self.dense(query, n, allowed), self.lexical(question, n, allowed)
         # Scores are min-max normalised per list and blended; see README "Retrieval".
-        fused = convex_fusion(
-            [self.dense(query, n, allowed), self.lexical(question, n, allowed)],
-            [self.dense_weight, 1.0 - self.dense_weight],
-        )
+        with timed(self.observe, "fuse"):
+            fused = convex_fusion([dense, lexical], [self.dense_weight, 1.0 - self.dense_weight])
         return fused[:k]
 
     def retrieve(

@@ -40,6 +40,21 @@ class Settings(BaseSettings):
         description="Comma-separated bearer tokens; when set, every endpoint but the probes and "
         "the chat page needs one.",
     )
+    admin_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated bearer tokens for /v1/admin/*; with API keys set and no "
+        "admin key, admin endpoints are refused.",
+    )
+    rate_limit_per_minute: int = Field(
+        0, ge=0, description="Requests per minute per key (or per client address); 0 is no limit."
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
+    max_concurrent_searches: int = Field(
+        64, ge=1, description="Searches in progress at once; more get 503 instead of queueing."
+    )
+    reload_interval: float = Field(
+        2.0, ge=0, description="Seconds between checks of index/current for a new version; 0: off."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated origins allowed to call the API from a browser.",
@@ -55,7 +70,7 @@ class Settings(BaseSettings):
     )
     llm_total_timeout: float = Field(120.0, gt=0, description="Upper bound on one generation.")
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "admin_keys", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -1,0 +1,78 @@
+"""Prometheus metrics, one registry per app so several apps (tests) never collide."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+Observe = Callable[[str, float], None]
+
+_LATENCY = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30)
+_STAGES = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "ragqa_requests",
+            "HTTP requests by route and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "ragqa_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["route", "method"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.stages = Histogram(
+            "ragqa_stage_duration_seconds",
+            "Time spent in each query stage (embed, dense, lexical, fuse, sentences, collapse).",
+            ["stage"],
+            buckets=_STAGES,
+            registry=r,
+        )
+        self.index = Gauge(
+            "ragqa_index_info",
+            "The index version served (value 1).",
+            ["version", "built_at"],
+            registry=r,
+        )
+        self.documents = Gauge(
+            "ragqa_index_documents", "Documents in the served index.", registry=r
+        )
+        self.chunks = Gauge("ragqa_index_passages", "Passages in the served index.", registry=r)
+        self.reloads = Counter(
+            "ragqa_reloads", "Index reloads by result (success, failure).", ["result"], registry=r
+        )
+        self.rejected = Counter(
+            "ragqa_rejected_requests", "Requests refused by a limit.", ["reason"], registry=r
+        )
+
+    def observe(self, stage: str, seconds: float) -> None:
+        self.stages.labels(stage=stage).observe(seconds)
+
+    def set_index(self, answerer: Any) -> None:
+        reader = answerer.retriever.reader
+        self.index.clear()
+        self.index.labels(version=reader.version, built_at=reader.built_at).set(1)
+        counts = answerer.retriever.counts
+        self.documents.set(counts["documents"])
+        self.chunks.set(counts["chunks"])
+
+
+@contextmanager
+def timed(observe: Observe | None, stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if observe is not None:
+            observe(stage, time.perf_counter() - started)

@@ -1,0 +1,46 @@
+"""Operator endpoints: reload the index, Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from indexer.errors import RagqaError
+from service.schemas import ErrorResponse
+
+router = APIRouter(tags=["operations"])
+
+
+class ReloadResponse(BaseModel):
+    status: str
+    version: str
+    previous: str | None
+
+
+@router.post(
+    "/v1/admin/reload",
+    response_model=ReloadResponse,
+    responses={409: {"model": ErrorResponse}},
+    summary="Serve the version index/current points at now (also done by the watcher)",
+)
+async def reload(request: Request) -> ReloadResponse:
+    reloader = request.app.state.reloader
+    try:
+        result = await run_in_threadpool(reloader.reload)
+    except RagqaError as e:
+        served = request.app.state.answerer
+        still = served.retriever.reader.version if served else "nothing"
+        raise HTTPException(
+            status_code=409, detail=f"reload refused, still serving {still}: {e}"
+        ) from e
+    return ReloadResponse(status=result.status, version=result.version, previous=result.previous)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
