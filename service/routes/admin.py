@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from indexer.errors import RagqaError
 from service.schemas import ErrorResponse
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"])  # needs an admin key
+metrics_router = APIRouter(tags=["operations"])  # needs an ordinary API key, like a scraper has
 
 
 class ReloadResponse(BaseModel):
@@ -39,7 +40,7 @@ async def reload(request: Request) -> ReloadResponse:
     return ReloadResponse(status=result.status, version=result.version, previous=result.previous)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@metrics_router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(request: Request) -> Response:
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST

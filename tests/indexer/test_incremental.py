@@ -27,15 +27,20 @@ def _edit(corpus: Path) -> None:
     """Add one article, change one, withdraw one."""
     (corpus / "005_tides.txt").write_text(
         "Tidal Power Plant Opens\n\nA tidal power plant in the estuary began supplying 40,000 homes "
-        "on Monday, the operator said. Engineers expect output to double by 2030.", "utf-8"
+        "on Monday, the operator said. Engineers expect output to double by 2030.",
+        "utf-8",
     )
     path = corpus / "000_86f8993b5b014a66.txt"
-    path.write_text(path.read_text("utf-8").replace("known as Pulse", "known as Pulse Max"), "utf-8")
+    path.write_text(
+        path.read_text("utf-8").replace("known as Pulse", "known as Pulse Max"), "utf-8"
+    )
     (corpus / "002_b7aaf7630593e51a.txt").unlink()
 
 
 def test_incremental_equals_full_and_embeds_only_what_changed(
-    corpus: Path, tmp_path: Path, embedder  # type: ignore[no-untyped-def]
+    corpus: Path,
+    tmp_path: Path,
+    embedder,  # type: ignore[no-untyped-def]
 ) -> None:
     incremental, full = tmp_path / "incremental", tmp_path / "full"
     build_index(corpus, incremental, embedder)
@@ -44,7 +49,9 @@ def test_incremental_equals_full_and_embeds_only_what_changed(
     _edit(corpus)
     report = build_index(corpus, incremental, embedder)
     assert (report.added, report.changed, report.removed) == (
-        ["005_tides"], ["000_86f8993b5b014a66"], ["002_b7aaf7630593e51a"]
+        ["005_tides"],
+        ["000_86f8993b5b014a66"],
+        ["002_b7aaf7630593e51a"],
     )
     assert report.unchanged == 3
     assert report.documents_embedded == 2  # the new and the changed article, nothing else
@@ -67,11 +74,14 @@ def test_incremental_equals_full_and_embeds_only_what_changed(
     a, b = IndexReader(incremental), IndexReader(full)
     assert a.vectors.ntotal == b.vectors.ntotal == report.chunks
     np.testing.assert_allclose(
-        a.vectors.reconstruct_n(0, a.vectors.ntotal), b.vectors.reconstruct_n(0, b.vectors.ntotal),
+        a.vectors.reconstruct_n(0, a.vectors.ntotal),
+        b.vectors.reconstruct_n(0, b.vectors.ntotal),
         atol=1e-5,
     )
     np.testing.assert_allclose(
-        np.asarray(a.sentence_vectors, np.float32), np.asarray(b.sentence_vectors, np.float32), atol=2e-3
+        np.asarray(a.sentence_vectors, np.float32),
+        np.asarray(b.sentence_vectors, np.float32),
+        atol=2e-3,
     )
 
     # Same rankings for every development question, in every mode.
@@ -79,12 +89,19 @@ def test_incremental_equals_full_and_embeds_only_what_changed(
     for q in [*(q.question for q in load_questions(QUESTIONS)), "tidal power homes"]:
         for mode in ("dense", "lexical", "hybrid"):
             hits_a, hits_b = ra.search(q, 10, mode), rb.search(q, 10, mode)
-            assert [h.chunk.chunk_id for h in hits_a] == [h.chunk.chunk_id for h in hits_b], (q, mode)
-            np.testing.assert_allclose([h.score for h in hits_a], [h.score for h in hits_b], atol=1e-4)
+            assert [h.chunk.chunk_id for h in hits_a] == [h.chunk.chunk_id for h in hits_b], (
+                q,
+                mode,
+            )
+            np.testing.assert_allclose(
+                [h.score for h in hits_a], [h.score for h in hits_b], atol=1e-4
+            )
 
 
 def test_model_or_chunker_change_forces_a_full_rebuild(
-    corpus: Path, tmp_path: Path, embedder  # type: ignore[no-untyped-def]
+    corpus: Path,
+    tmp_path: Path,
+    embedder,  # type: ignore[no-untyped-def]
 ) -> None:
     out = tmp_path / "idx"
     build_index(corpus, out, embedder)
@@ -93,4 +110,6 @@ def test_model_or_chunker_change_forces_a_full_rebuild(
     assert report.embedded == report.chunks
     unchanged = build_index(corpus, out, embedder, ChunkerSettings(max_tokens=100))
     assert unchanged.embedded == 0 and unchanged.documents_embedded == 0
-    assert unchanged.unchanged == 5 and not (unchanged.added or unchanged.changed or unchanged.removed)
+    assert unchanged.unchanged == 5 and not (
+        unchanged.added or unchanged.changed or unchanged.removed
+    )
