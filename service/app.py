@@ -39,6 +39,7 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
@@ -189,7 +190,7 @@ def _describe(error: dict[str, Any]) -> str:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    response = error_response(exc.status_code, str(exc.detail))
+    response = error_response(exc.status_code, str(exc.detail), getattr(exc, "code", None))
     for key, value in (exc.headers or {}).items():
         response.headers[key] = value
     return response

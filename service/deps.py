@@ -107,11 +107,13 @@ async def search_slot(request: Request) -> AsyncIterator[None]:
     slots: SearchSlots = request.app.state.search_slots
     if not slots.try_acquire():
         request.app.state.metrics.rejected.labels(reason="saturated").inc()
-        raise HTTPException(
+        busy = HTTPException(
             status_code=503,
             detail=f"server busy: {slots.limit} searches already in progress; retry shortly",
             headers={"Retry-After": "1"},
         )
+        busy.code = "busy"  # type: ignore[attr-defined]  # read by the error handler
+        raise busy
     try:
         yield
     finally:

@@ -102,7 +102,7 @@ def test_reload_by_watcher_and_endpoint_and_refusal(
         (index / "current").symlink_to(broken.relative_to(index))
         with caplog.at_level(logging.ERROR, logger="ragqa"):
             r = httpx.post(f"{url}/v1/admin/reload")
-        assert r.status_code == 409
+        assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
         assert r.json()["error"]["message"].startswith(f"reload refused, still serving {second}")
         assert any("reload refused" in rec.getMessage() for rec in caplog.records)
         assert httpx.get(f"{url}/readyz").json()["index"]["version"] == second
@@ -190,6 +190,7 @@ def test_limits(index: Path, embedder) -> None:  # type: ignore[no-untyped-def]
         r = httpx.post(f"{url}/v1/ask", json=ask, headers={"Authorization": "Bearer boss"})
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
         assert "searches already in progress" in r.json()["error"]["message"]
+        assert r.json()["error"]["code"] == "busy"
         app.state.search_slots.in_use = 0
         assert httpx.get(f"{url}/healthz").status_code == 200  # probes need no key
         metrics = httpx.get(f"{url}/metrics", headers=user2).text
