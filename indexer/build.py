@@ -20,9 +20,11 @@ from indexer.load import iter_source_files, load_corpus
 from indexer.models import Chunk, Document, SentenceSpan, Skipped
 from indexer.store import (
     FORMAT_VERSION,
+    IVF_THRESHOLD,
     IndexReader,
     VersionData,
     build_lock,
+    choose_index_type,
     current_manifest,
     prune,
     switch_current,
@@ -51,9 +53,12 @@ class BuildReport:
     full_reason: str | None = None  # why nothing was reused, when that was forced
 
 
-def corpus_fingerprint(source: Path, model_name: str, chunker: ChunkerSettings) -> str:
+def corpus_fingerprint(
+    source: Path, model_name: str, chunker: ChunkerSettings, index_type: str = "auto"
+) -> str:
     """Changes whenever a rebuild could produce a different index."""
     h = hashlib.sha256()
+    h.update(index_type.encode())
     h.update(
         f"{FORMAT_VERSION}|{__version__}|{model_name}|{sorted(chunker.as_dict().items())}".encode()
     )
@@ -63,11 +68,14 @@ def corpus_fingerprint(source: Path, model_name: str, chunker: ChunkerSettings) 
     return h.hexdigest()
 
 
-def is_fresh(source: Path, out: Path, model_name: str, chunker: ChunkerSettings) -> bool:
+def is_fresh(
+    source: Path, out: Path, model_name: str, chunker: ChunkerSettings, index_type: str = "auto"
+) -> bool:
     manifest = current_manifest(out)
     if manifest is None or not source.is_dir():
         return False
-    return manifest["corpus"]["fingerprint"] == corpus_fingerprint(source, model_name, chunker)
+    expected = corpus_fingerprint(source, model_name, chunker, index_type)
+    return bool(manifest["corpus"]["fingerprint"] == expected)
 
 
 def embedding_input(title: str, text: str, title_words: int = 24) -> str:
@@ -93,12 +101,14 @@ def build_index(
     keep: int = 3,
     full: bool = False,
     progress: ProgressFactory | None = None,
+    index_type: str = "auto",
+    ivf_threshold: int = IVF_THRESHOLD,
 ) -> BuildReport:
     """Build a new index version from ``source`` and make it current."""
     settings = chunker_settings or ChunkerSettings()
     settings.check(embedder.max_tokens)
     with build_lock(out):
-        fingerprint = corpus_fingerprint(source, embedder.name, settings)
+        fingerprint = corpus_fingerprint(source, embedder.name, settings, index_type)
         loaded = load_corpus(source)
         skipped = list(loaded.skipped)
         documents: list[Document] = []
@@ -140,6 +150,7 @@ def build_index(
             documents, chunks, chunk_hashes, vectors, sentences, sentence_hashes, sentence_vectors
         )
 
+        kind = choose_index_type(len(chunks), index_type, ivf_threshold)
         built_at = datetime.now(UTC)
         manifest = _manifest(
             built_at,
@@ -152,6 +163,7 @@ def build_index(
             sentences,
             skipped,
             embedded=len(todo) + len(todo_s),
+            index_type=kind,
         )
         version_dir = write_version(out, manifest, store)
         switch_current(out, version_dir)
@@ -249,6 +261,7 @@ def _manifest(
     sentences: list[SentenceSpan],
     skipped: list[Skipped],
     embedded: int,
+    index_type: str = "flat",
 ) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
@@ -263,7 +276,7 @@ def _manifest(
         },
         "chunker": settings.as_dict()
         | {"tokenizer": "model", "sentence_splitter": "pysbd", "embedded_with_title": True},
-        "vectors": {"faiss_index": "IndexFlatIP", "metric": "cosine"},
+        "vectors": {"faiss_index": index_type, "metric": "cosine"},
         "corpus": {"source": str(source), "fingerprint": fingerprint},
         "counts": {
             "documents": len(documents),

@@ -33,6 +33,9 @@ from indexer.models import Chunk, Document, SentenceSpan
 FORMAT_VERSION = 2
 MANIFEST, VECTORS, DATABASE = "manifest.json", "vectors.faiss", "chunks.sqlite"
 SENTENCE_VECTORS = "sentences.npy"
+# Exact passage vectors, kept beside an approximate index so rebuilds can reuse them losslessly.
+PASSAGE_VECTORS = "passages.npy"
+IVF_THRESHOLD = 200_000
 
 _SCHEMA = """
 CREATE TABLE documents (
@@ -139,6 +142,37 @@ def build_lock(root: Path) -> Iterator[None]:
         yield
 
 
+def choose_index_type(n: int, requested: str = "auto", threshold: int = IVF_THRESHOLD) -> str:
+    """Exact search while it is fast enough; an inverted file with 8-bit codes beyond."""
+    if requested not in ("auto", "flat", "ivf"):
+        raise ValueError(f"index type must be auto, flat or ivf, got {requested!r}")
+    if requested != "auto":
+        return requested
+    return "ivf" if n >= threshold else "flat"
+
+
+def make_vector_index(vectors: np.ndarray, kind: str) -> Any:
+    """A FAISS inner-product index over unit vectors: ``flat`` (exact) or ``ivf`` (IVF-SQ8)."""
+    import faiss
+
+    n, dim = vectors.shape
+    index: Any
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+        index.add(vectors)
+        return index
+    # About 4·sqrt(n) lists, trained on up to 40 vectors per list: FAISS's own guidance.
+    nlist = int(min(65536, max(16, 4 * np.sqrt(n))))
+    index = faiss.IndexIVFScalarQuantizer(
+        faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit,
+        faiss.METRIC_INNER_PRODUCT,
+    )  # fmt: skip
+    sample = np.random.default_rng(0).choice(n, size=min(n, nlist * 40), replace=False)
+    index.train(vectors[np.sort(sample)])
+    index.add(vectors)
+    return index
+
+
 def write_version(root: Path, manifest: dict[str, Any], data: VersionData) -> Path:
     """Write a complete version into a temporary directory, then rename it into place."""
     import faiss
@@ -147,9 +181,10 @@ def write_version(root: Path, manifest: dict[str, Any], data: VersionData) -> Pa
     versions.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{manifest['build_id']}-", dir=versions))
     try:
-        index = faiss.IndexFlatIP(data.vectors.shape[1])
-        index.add(data.vectors)
-        faiss.write_index(index, str(tmp / VECTORS))
+        kind = manifest["vectors"]["faiss_index"]
+        faiss.write_index(make_vector_index(data.vectors, kind), str(tmp / VECTORS))
+        if kind != "flat":
+            np.save(tmp / PASSAGE_VECTORS, data.vectors)
         np.save(tmp / SENTENCE_VECTORS, data.sentence_vectors.astype(np.float16))
         _write_database(tmp / DATABASE, data)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
@@ -257,15 +292,17 @@ def _write_database(path: Path, data: VersionData) -> None:
 class IndexReader:
     """Read access to one index version; safe to share between threads."""
 
-    def __init__(self, path: Path, connections: int = 4) -> None:
+    def __init__(self, path: Path, connections: int = 4, nprobe: int = 32) -> None:
         import faiss
 
         if sqlite3.threadsafety != 3:  # pragma: no cover - depends on how Python was built
             connections = 1
         self.path = resolve_version(path)
         self.manifest = read_manifest(self.path)
+        self.nprobe = nprobe
         try:
-            self.vectors = faiss.read_index(str(self.path / VECTORS))
+            # Memory-mapped: pages are read on demand and shared between processes.
+            self.vectors = faiss.read_index(str(self.path / VECTORS), faiss.IO_FLAG_MMAP)
         except RuntimeError as e:
             raise IndexCorruptError(f"cannot read {self.path / VECTORS}: {e}") from e
         try:
@@ -311,10 +348,17 @@ class IndexReader:
         import faiss
 
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        if allowed is None:
+        ivf = isinstance(self.vectors, faiss.IndexIVF)
+        if allowed is None and not ivf:
             return self.vectors.search(queries, k)
-        selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
-        params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
+        options: dict[str, Any] = {}
+        if allowed is not None:
+            options["sel"] = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
+        params: Any
+        if ivf:
+            params = faiss.SearchParametersIVF(nprobe=self.nprobe, **options)  # type: ignore[call-arg]
+        else:
+            params = faiss.SearchParameters(**options)
         return self.vectors.search(queries, k, params=params)
 
     def chunk_ids_matching(self, filters: Any) -> set[int]:
@@ -392,7 +436,12 @@ class IndexReader:
         out: dict[str, np.ndarray] = {}
         rows = db.execute("SELECT id, text_hash FROM chunks").fetchall()
         if rows:
-            matrix = self.vectors.reconstruct_n(0, self.vectors.ntotal)
+            exact = self.path / PASSAGE_VECTORS
+            matrix = (
+                np.load(exact, mmap_mode="r")
+                if exact.is_file()
+                else self.vectors.reconstruct_n(0, self.vectors.ntotal)
+            )
             out.update((row["text_hash"], matrix[row["id"]]) for row in rows)
         sentence_matrix = np.asarray(self.sentence_vectors, dtype=np.float32)
         for row in db.execute("SELECT id, text_hash FROM sentences"):

@@ -63,6 +63,7 @@ def build_answerer(
         candidates=settings.candidates,
         dense_weight=settings.dense_weight,
         observe=observe,
+        nprobe=settings.nprobe,
     )
     return Answerer(
         retriever,

@@ -121,7 +121,8 @@ def index(full: bool, if_stale: bool, **options: Any) -> None:
     source, out = settings.source_dir, settings.index_dir
     if not source.is_dir():
         raise SourceError(f"source directory {source} does not exist; pass --source DIR")
-    if if_stale and is_fresh(source, out, resolve_model(settings.model or None)[0], chunker):
+    model_name = resolve_model(settings.model or None)[0]
+    if if_stale and is_fresh(source, out, model_name, chunker, settings.index_type):
         click.echo(f"index {out} is up to date with {source}", err=True)
         return
     embedder = _embedder(settings)
@@ -137,6 +138,8 @@ def index(full: bool, if_stale: bool, **options: Any) -> None:
         keep=settings.keep_versions,
         full=full,
         progress=_progress_bar,
+        index_type=settings.index_type,
+        ivf_threshold=settings.ivf_threshold,
     )
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)

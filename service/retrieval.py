@@ -74,8 +74,10 @@ class Retriever:
         self.observe = observe  # told how long each stage took
 
     @classmethod
-    def open(cls, path: Path, embedder: SentenceTransformerEmbedder, **options: Any) -> Retriever:
-        return cls(IndexReader(path), embedder, **options)
+    def open(
+        cls, path: Path, embedder: SentenceTransformerEmbedder, nprobe: int = 32, **options: Any
+    ) -> Retriever:
+        return cls(IndexReader(path, nprobe=nprobe), embedder, **options)
 
     @property
     def counts(self) -> dict[str, int]:

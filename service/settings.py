@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port `ragqa serve` binds.")
     chunk_max_tokens: int = Field(128, description="Passage budget in model tokens.")
     chunk_overlap_sentences: int = Field(1, description="Sentences repeated between passages.")
+    index_type: str = Field(
+        "auto",
+        pattern="^(auto|flat|ivf)$",
+        description="Vector index: flat (exact), ivf (IVF-SQ8), or auto by corpus size.",
+    )
+    ivf_threshold: int = Field(200_000, ge=1, description="Passages from which auto picks ivf.")
+    nprobe: int = Field(32, ge=1, description="Inverted lists an ivf index searches per query.")
     keep_versions: int = Field(3, ge=1, description="Index versions kept on disk after a build.")
     candidates: int = Field(100, ge=1, le=1000, description="Candidates fetched per retriever.")
     dense_weight: float = Field(
