@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install browser index serve test lint clean
+.PHONY: install browser index serve test bench lint clean
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ serve: install
 test: install browser
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# Latency, throughput, build speed, memory, and the 1M-passage synthetic index (several minutes).
+bench: install
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/run.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -21,6 +21,7 @@ from indexer.embed import SentenceTransformerEmbedder
 from indexer.errors import RagqaError
 from indexer.store import MANIFEST
 from service.answer import Answerer
+from service.batching import BatchingEncoder
 from service.chat.generator import Generator
 from service.deps import rate_limit, require_admin_key, require_api_key, search_slot
 from service.limits import RateLimiter, SearchSlots
@@ -54,7 +55,10 @@ def error_response(status: int, message: str, code: str | None = None) -> JSONRe
 
 
 def build_answerer(
-    settings: Settings, embedder: SentenceTransformerEmbedder, observe: Observe | None = None
+    settings: Settings,
+    embedder: SentenceTransformerEmbedder,
+    observe: Observe | None = None,
+    encoder: BatchingEncoder | None = None,
 ) -> Answerer:
     """Open the index and set up everything a query needs, once."""
     retriever = Retriever.open(
@@ -64,6 +68,7 @@ def build_answerer(
         dense_weight=settings.dense_weight,
         observe=observe,
         nprobe=settings.nprobe,
+        encoder=encoder,
     )
     return Answerer(
         retriever,
@@ -78,7 +83,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         if app.state.embedder is None:
             app.state.embedder = SentenceTransformerEmbedder(settings.model or None)
-        app.state.answerer = build_answerer(settings, app.state.embedder, app.state.metrics.observe)
+        import torch
+
+        torch.set_num_threads(settings.query_threads)
+        app.state.encoder = BatchingEncoder(app.state.embedder, workers=settings.encoder_workers)
+        app.state.answerer = build_answerer(
+            settings, app.state.embedder, app.state.metrics.observe, app.state.encoder
+        )
         app.state.metrics.set_index(app.state.answerer)
         log.info("serving index version %s", app.state.answerer.retriever.reader.version)
     except RagqaError as e:
@@ -124,6 +135,7 @@ def create_app(
     app.state.settings = settings or Settings()
     app.state.embedder = embedder
     app.state.answerer = None
+    app.state.encoder = None
     app.state.generator = None
     app.state.load_error = None
     settings = app.state.settings

@@ -59,7 +59,9 @@ class Reloader:
                 return ReloadResult("unchanged", previous or "", previous)
             metrics = state.metrics
             try:
-                answerer = build_answerer(state.settings, state.embedder, state.metrics.observe)
+                answerer = build_answerer(
+                    state.settings, state.embedder, state.metrics.observe, state.encoder
+                )
             except RagqaError as e:
                 self._refused = target
                 metrics.reloads.labels(result="failure").inc()

@@ -65,8 +65,10 @@ class Retriever:
         candidates: int = 100,
         dense_weight: float = 0.5,
         observe: Observe | None = None,
+        encoder: Any = None,
     ) -> None:
         check_compatible(reader.path, reader.manifest, embedder)
+        self.encoder = encoder  # a BatchingEncoder in the server; None encodes in the caller
         self.reader = reader
         self.embedder = embedder
         self.candidates = candidates
@@ -85,6 +87,8 @@ class Retriever:
 
     def embed(self, question: str) -> np.ndarray:
         with timed(self.observe, "embed"):
+            if self.encoder is not None:
+                return np.asarray(self.encoder.encode(question))
             return self.embedder.encode([question])[0]
 
     def dense(

@@ -29,7 +29,9 @@ def test_choice_follows_size() -> None:
 def clustered(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centers = rng.standard_normal((max(1, n // 100), dim)).astype(np.float32)
-    x = centers[rng.integers(0, len(centers), n)] + 0.5 * rng.standard_normal((n, dim)).astype(np.float32)
+    x = centers[rng.integers(0, len(centers), n)] + 0.5 * rng.standard_normal((n, dim)).astype(
+        np.float32
+    )
     faiss.normalize_L2(x)
     return x
 
@@ -47,7 +49,9 @@ def test_ivf_recall_against_exact_search() -> None:
     assert recall >= 0.95, recall
 
 
-def test_seed_index_as_ivf_ranks_like_flat(seed_index: Path, corpus: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_seed_index_as_ivf_ranks_like_flat(
+    seed_index: Path, corpus: Path, tmp_path: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "ivf"
     report = build_index(corpus, out, embedder, index_type="ivf")
     version = resolve_version(out)

@@ -1,0 +1,365 @@
+"""`make bench`: query latency, throughput, build speed and memory, measured in one run.
+
+Writes bench/results/latest.json and bench/results/latest.png, and prints a table with the ratios
+that matter last. Every server and load generator runs on 127.0.0.1 and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+RAGQA = str(Path(sys.executable).with_name("ragqa"))
+QUESTION = "Who is OpenAI's chief research officer?"
+
+
+def pct(values: list[float], p: float) -> float:
+    return round(float(np.percentile(np.asarray(values) * 1000, p)), 2)
+
+
+def timings(fn: Any, n: int, warmup: int = 10) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - started)
+    return out
+
+
+def synthetic_corpus(target: Path, documents: int, seed: int = 0) -> None:
+    """News-like documents made by recombining the seed articles' sentences."""
+    from indexer.chunk import Chunker
+    from indexer.clean import clean_document
+    from indexer.embed import HFTokenizer, bundled_model_path
+    from indexer.load import load_corpus
+
+    chunker = Chunker(HFTokenizer(bundled_model_path()))
+    sentences: list[str] = []
+    for raw in load_corpus(ROOT / "seeds").documents:
+        doc = clean_document(raw)
+        if doc:
+            sentences += [doc.text[s:e] for s, e in chunker.sentences(doc.text) if e - s > 40]
+    rng = random.Random(seed)
+    target.mkdir(parents=True)
+    for i in range(documents):
+        body = " ".join(rng.sample(sentences, 12))
+        (target / f"syn{i:05d}.txt").write_text(f"Synthetic report {i}\n\n{body}", "utf-8")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def serve_and_load(index: Path, n_c1: int) -> dict[str, Any]:
+    """HTTP latency at concurrency 1, then throughput at 1/4/8/16 from a second process."""
+    import httpx
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = os.environ | {
+        "RAGQA_INDEX_DIR": str(index),
+        "RAGQA_LOG_LEVEL": "warning",
+        "RAGQA_RELOAD_INTERVAL": "0",
+    }
+    server = subprocess.Popen(
+        [RAGQA, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("server did not start")
+        with httpx.Client(base_url=url, timeout=60) as client:
+            http = timings(lambda: client.post("/v1/ask", json={"question": QUESTION}), n_c1)
+        load = {}
+        for c in (1, 4, 8, 16):
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "load.py"),
+                    "--url",
+                    url,
+                    "--concurrency",
+                    str(c),
+                    "--requests",
+                    str(max(60, 30 * c)),
+                    "--seconds",
+                    "30",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=120,
+            )
+            load[f"c{c}"] = json.loads(out.stdout)
+        return {
+            "http_ms": {"p50": pct(http, 50), "p95": pct(http, 95), "p99": pct(http, 99)},
+            "load": load,
+            "server_peak_rss_mib": peak_rss_mib(server.pid),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def bench_index(name: str, source: Path, work: Path, embedder: Any, n: int) -> dict[str, Any]:
+    from indexer.build import build_index
+    from service.app import build_answerer
+    from service.schemas import AskRequest
+    from service.settings import Settings
+
+    out = work / f"index-{name}"
+    # Peak memory of the indexer, as a process of its own (this process holds other things).
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(
+        [RAGQA, "index", "--full", "--source", str(source), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=3600,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    report = build_index(source, out, embedder, full=True)
+    build_s = time.perf_counter() - started
+    answerer = build_answerer(Settings(index_dir=out), embedder)
+    questions = [AskRequest(question=q) for q in (QUESTION, "What is continuous learning?")]
+    inproc = timings(lambda: answerer.ask(questions[0]), n)
+    return {
+        "documents": report.documents,
+        "passages": report.chunks,
+        "sentences": report.sentences,
+        "build_seconds": round(build_s, 2),
+        "build_passages_per_s": round(report.chunks / build_s, 1),
+        "indexer_peak_rss_mib": round(max(after, before) / 1024, 1) if after > before else None,
+        "inprocess_ms": {"p50": pct(inproc, 50), "p95": pct(inproc, 95), "p99": pct(inproc, 99)},
+        **serve_and_load(out, n),
+    }
+
+
+def bench_million(n: int, work: Path, queries: int = 200) -> dict[str, Any]:
+    """1M clustered unit vectors in IVF-SQ8 (what auto picks at this size) against exact search."""
+    import sqlite3
+
+    import faiss
+
+    from indexer.store import choose_index_type, make_vector_index
+
+    dim, rng = 384, np.random.default_rng(0)
+    centers = rng.standard_normal((n // 100, dim)).astype(np.float32)
+    x = np.empty((n, dim), dtype=np.float32)
+    for i in range(0, n, 100_000):
+        m = min(100_000, n - i)
+        x[i : i + m] = centers[rng.integers(0, len(centers), m)]
+        x[i : i + m] += 0.5 * rng.standard_normal((m, dim)).astype(np.float32)
+    faiss.normalize_L2(x)
+    q = x[rng.integers(0, n, queries)] + 0.05 * rng.standard_normal((queries, dim)).astype(
+        np.float32
+    )
+    faiss.normalize_L2(q)
+    kind = choose_index_type(n)
+    started = time.perf_counter()
+    index = make_vector_index(x, kind)
+    build_s = time.perf_counter() - started
+    path = work / "million.faiss"
+    faiss.write_index(index, str(path))
+    del index
+    exact = faiss.IndexFlatIP(dim)
+    exact.add(x)
+    _, truth = exact.search(q, 10)
+    del exact, x
+    loaded = faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
+    if isinstance(loaded, faiss.IndexIVF):
+        loaded.nprobe = 32
+    found, lat = [], []
+    for i in range(queries):
+        started = time.perf_counter()
+        _, ids = loaded.search(q[i : i + 1], 10)
+        lat.append(time.perf_counter() - started)
+        found.append(len(set(ids[0]) & set(truth[i])) / 10)
+    # Metadata rows stored the way real ones are, and the lookup a query does.
+    db = sqlite3.connect(work / "million.sqlite")
+    db.execute(
+        'CREATE TABLE chunks (id INTEGER PRIMARY KEY, chunk_id TEXT, doc_id TEXT, start INT, "end" INT, text TEXT)'
+    )
+    db.executemany(
+        "INSERT INTO chunks VALUES (?,?,?,?,?,?)",
+        ((i, f"d{i // 10}#{i % 10}", f"d{i // 10}", 0, 500, "x" * 500) for i in range(n)),
+    )
+    db.commit()
+    ids = [int(i) for i in rng.integers(0, n, 10)]
+    rows = timings(
+        lambda: db.execute(
+            f"SELECT * FROM chunks WHERE id IN ({','.join('?' * 10)})", ids
+        ).fetchall(),
+        queries,
+    )
+    return {
+        "passages": n,
+        "index_type": kind,
+        "nprobe": 32,
+        "build_seconds": round(build_s, 1),
+        "recall_at_10": round(float(np.mean(found)), 4),
+        "search_ms": {"p50": pct(lat, 50), "p95": pct(lat, 95)},
+        "metadata_lookup_ms_p50": pct(rows, 50),
+        "vector_index_mib": round(path.stat().st_size / 2**20, 1),
+    }
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    labels, values = ["encode (ref)"], [result["reference_encode_ms_p50"]]
+    for name, r in result["indexes"].items():
+        labels += [f"{name} in-proc", f"{name} HTTP"]
+        values += [r["inprocess_ms"]["p50"], r["http_ms"]["p50"]]
+    a.bar(labels, values, color=["#888"] + ["#2457c5", "#6b8fe0"] * len(result["indexes"]))
+    a.set_ylabel("p50 latency (ms)")
+    a.set_title("Query latency at concurrency 1")
+    a.tick_params(axis="x", rotation=30)
+    for name, r in result["indexes"].items():
+        cs = [1, 4, 8, 16]
+        b.plot(cs, [r["load"][f"c{c}"]["qps"] for c in cs], marker="o", label=name)
+    b.set_xlabel("concurrent clients")
+    b.set_ylabel("queries / s")
+    b.set_title("HTTP throughput")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=200, help="Timed requests per latency.")
+    parser.add_argument("--synthetic-docs", type=int, default=400, help="Synthetic corpus size.")
+    parser.add_argument("--million", type=int, default=1_000_000, help="Synthetic vector count.")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from indexer.embed import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    work = Path(tempfile.mkdtemp(prefix="ragqa-bench-"))
+    try:
+        model = embedder._model
+        reference = timings(lambda: model.encode([QUESTION]), args.requests)
+        synthetic = work / "synthetic"
+        synthetic_corpus(synthetic, args.synthetic_docs)
+        indexes = {
+            "seed": bench_index("seed", ROOT / "seeds", work, embedder, args.requests),
+            "synthetic": bench_index("synthetic", synthetic, work, embedder, args.requests),
+        }
+        from indexer.build import embedding_input
+        from indexer.store import IndexReader
+
+        reader = IndexReader(work / "index-synthetic")
+        rows = reader.chunks(range(reader.vectors.ntotal)).values()
+        texts = [embedding_input(r.title, r.text) for r in rows]
+        started = time.perf_counter()
+        model.encode(texts, batch_size=64)
+        raw = len(texts) / (time.perf_counter() - started)
+        result: dict[str, Any] = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+            "reference_encode_ms_p50": pct(reference, 50),
+            "raw_encode_passages_per_s": round(raw, 1),
+            "indexes": indexes,
+            "million": bench_million(args.million, work),
+        }
+        seed = indexes["seed"]
+        result["ratios"] = {
+            "http_p50_over_encode_p50": round(
+                seed["http_ms"]["p50"] / result["reference_encode_ms_p50"], 2
+            ),
+            "c8_qps_over_c1_qps": round(seed["load"]["c8"]["qps"] / seed["load"]["c1"]["qps"], 2),
+            "build_over_raw_encode": round(indexes["synthetic"]["build_passages_per_s"] / raw, 2),
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2))
+    chart(result, RESULTS / "latest.png")
+    report(result)
+    return 0
+
+
+def report(r: dict[str, Any]) -> None:
+    out = [
+        f"reference: sentence-transformers encode of one question, p50 {r['reference_encode_ms_p50']} ms",
+        f"raw batch encoding: {r['raw_encode_passages_per_s']} passages/s",
+        "",
+    ]
+    out.append(
+        f"{'index':<10}{'passages':>9}{'in-proc p50/p95/p99 ms':>26}{'HTTP p50/p95/p99 ms':>24}"
+        f"{'build p/s':>11}{'server MiB':>11}{'indexer MiB':>12}"
+    )
+    for name, x in r["indexes"].items():
+        ip, h = x["inprocess_ms"], x["http_ms"]
+        out.append(
+            f"{name:<10}{x['passages']:>9}{ip['p50']:>10}/{ip['p95']}/{ip['p99']:<8}"
+            f"{h['p50']:>10}/{h['p95']}/{h['p99']:<8}{x['build_passages_per_s']:>11}"
+            f"{x['server_peak_rss_mib']:>11}{x['indexer_peak_rss_mib']!s:>12}"
+        )
+    out.append("")
+    for name, x in r["indexes"].items():
+        cells = "  ".join(
+            f"c{c}: {x['load'][f'c{c}']['qps']} q/s p95 {x['load'][f'c{c}']['p95_ms']} ms "
+            f"({x['load'][f'c{c}']['errors']} errors)"
+            for c in (1, 4, 8, 16)
+        )
+        out.append(f"throughput {name}: {cells}")
+    m = r["million"]
+    out += [
+        "",
+        f"{m['passages']:,} synthetic passages ({m['index_type']}, nprobe {m['nprobe']}): recall@10 "
+        f"{m['recall_at_10']} vs exact, search p50 {m['search_ms']['p50']} ms, build "
+        f"{m['build_seconds']} s, vector index {m['vector_index_mib']} MiB, metadata lookup p50 "
+        f"{m['metadata_lookup_ms_p50']} ms",
+        "",
+    ]
+    ratio = r["ratios"]
+    out.append(f"HTTP p50 / reference encode p50:      {ratio['http_p50_over_encode_p50']}")
+    out.append(f"c8 QPS / c1 QPS:                      {ratio['c8_qps_over_c1_qps']}")
+    out.append(f"build passages/s / raw encode p/s:    {ratio['build_over_raw_encode']}")
+    print("\n".join(out))  # noqa: T201 - this is the report
+
+
+if __name__ == "__main__":
+    sys.exit(main())
