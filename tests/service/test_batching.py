@@ -35,7 +35,9 @@ def test_waiting_queries_are_encoded_in_one_batch(embedder) -> None:  # type: ig
 
 def test_a_lone_query_is_encoded_at_once_and_errors_reach_the_caller(embedder) -> None:  # type: ignore[no-untyped-def]
     encoder = BatchingEncoder(embedder, workers=2)
-    np.testing.assert_allclose(encoder.encode(QUESTIONS[0]), embedder.encode(QUESTIONS[:1])[0], atol=1e-5)
+    np.testing.assert_allclose(
+        encoder.encode(QUESTIONS[0]), embedder.encode(QUESTIONS[:1])[0], atol=1e-5
+    )
     assert encoder.batch_sizes == [1]
 
     class Broken:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,6 +13,7 @@ from openai import OpenAI
 from service.app import create_app
 from service.chat.engine import NOT_FOUND
 from service.settings import Settings
+from tests.support.chat import complete
 from tests.support.live import live_server
 
 TWOREK_DOCS = {
@@ -25,10 +25,9 @@ TWOREK_DOCS = {
 }
 
 
-@pytest.fixture(scope="module")
-def base(seed_index: Path, embedder) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    with live_server(create_app(Settings(index_dir=seed_index), embedder=embedder)) as url:
-        yield url
+@pytest.fixture
+def base(seed_server: str) -> str:
+    return seed_server
 
 
 @pytest.fixture
@@ -120,13 +119,7 @@ def test_follow_up_questions_use_the_conversation(client: OpenAI) -> None:
 @pytest.mark.parametrize("stream", [False, True])
 def test_says_plainly_when_the_corpus_has_no_answer(client: OpenAI, stream: bool) -> None:
     messages = [{"role": "user", "content": "What is the capital of Australia?"}]
-    if stream:
-        chunks = list(client.chat.completions.create(model="ragqa", messages=messages, stream=True))  # type: ignore[arg-type]
-        text = "".join(c.choices[0].delta.content or "" for c in chunks)
-        extra = chunks[-1].model_extra or {}
-    else:
-        r = client.chat.completions.create(model="ragqa", messages=messages)  # type: ignore[arg-type]
-        text, extra = r.choices[0].message.content or "", r.model_extra or {}
+    text, extra = complete(client, messages, stream)
     assert text == NOT_FOUND
     assert extra["citations"] == [] and extra["ragqa"]["answer_found"] is False
 

@@ -17,6 +17,7 @@ from openai import OpenAI
 from service.app import create_app
 from service.chat.generator import MarkerRewriter
 from service.settings import Settings
+from tests.support.chat import complete
 from tests.support.live import live_server
 
 SCRIPT: dict[str, Any] = {}
@@ -123,13 +124,7 @@ def test_upstream_failure_falls_back_to_the_extractive_answer(
     client: OpenAI, mode: str, reason: str, stream: bool
 ) -> None:
     SCRIPT.update(mode=mode, pieces=PIECES)
-    if stream:
-        chunks = list(client.chat.completions.create(model="ragqa", messages=QUESTION, stream=True))  # type: ignore[arg-type]
-        text = "".join(c.choices[0].delta.content or "" for c in chunks)
-        extra = chunks[-1].model_extra or {}
-    else:
-        r = client.chat.completions.create(model="ragqa", messages=QUESTION)  # type: ignore[arg-type]
-        text, extra = r.choices[0].message.content or "", r.model_extra or {}
+    text, extra = complete(client, QUESTION, stream)
     assert extra["ragqa"]["engine"] == "extractive"
     assert reason in extra["ragqa"]["fallback"]
     assert "27%" in text and extra["citations"]

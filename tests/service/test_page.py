@@ -28,10 +28,9 @@ FLAGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def base(seed_index: Path, embedder) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    with live_server(create_app(Settings(index_dir=seed_index), embedder=embedder)) as url:
-        yield url
+@pytest.fixture
+def base(seed_server: str) -> str:
+    return seed_server
 
 
 @pytest.fixture(scope="module")
