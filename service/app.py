@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from indexer import __version__
 from indexer.embed import SentenceTransformerEmbedder
 from indexer.errors import RagqaError
+from indexer.onnx_encoder import TextEncoder, load_onnx_encoder
 from indexer.store import MANIFEST
 from service.answer import Answerer
 from service.batching import BatchingEncoder
@@ -77,16 +81,41 @@ def build_answerer(
     )
 
 
+def onnx_dir(index_dir: Path) -> Path:
+    """Where ONNX exports live: beside the index versions, so a build can prepare them."""
+    root = index_dir.parent.parent if (index_dir / MANIFEST).is_file() else index_dir
+    return root / "onnx"
+
+
+def query_encoder(settings: Settings, embedder: SentenceTransformerEmbedder) -> TextEncoder:
+    """The encoder for questions: ONNX when it loads and agrees with PyTorch, else PyTorch."""
+    import torch
+
+    torch.set_num_threads(settings.query_threads)  # see service/batching.py for why
+    if settings.query_encoder == "torch":
+        return embedder
+    folder = onnx_dir(settings.index_dir)
+    if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
+        folder = Path(tempfile.gettempdir()) / "ragqa-onnx"
+    try:
+        return load_onnx_encoder(
+            embedder, folder, int8=settings.query_encoder == "onnx-int8",
+            threads=settings.query_threads,
+        )  # fmt: skip
+    except (RagqaError, ImportError, OSError) as e:
+        log.error("ONNX query encoder not used, encoding with PyTorch: %s", e)
+        return embedder
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     try:
         if app.state.embedder is None:
             app.state.embedder = SentenceTransformerEmbedder(settings.model or None)
-        import torch
-
-        torch.set_num_threads(settings.query_threads)
-        app.state.encoder = BatchingEncoder(app.state.embedder, workers=settings.encoder_workers)
+        app.state.encoder = BatchingEncoder(
+            query_encoder(settings, app.state.embedder), workers=settings.encoder_workers
+        )
         app.state.answerer = build_answerer(
             settings, app.state.embedder, app.state.metrics.observe, app.state.encoder
         )

@@ -1,9 +1,9 @@
 """One inference thread that embeds queries, batching those that arrive together.
 
-Why dedicated threads: PyTorch gives every calling thread its own OpenMP team, and teams interfere;
+Why a dedicated thread: PyTorch gives every calling thread its own OpenMP team, and teams interfere;
 query encodings spread over a web server's worker threads took ~15 ms instead of ~8 on two cores.
-The server therefore runs torch single-threaded (RAGQA_QUERY_THREADS, ~10 ms per query here) on a
-few encoder threads (RAGQA_ENCODER_WORKERS), which use the cores in parallel under load.
+All query encodings therefore run on RAGQA_ENCODER_WORKERS threads (default 1), each using
+RAGQA_QUERY_THREADS cores (default 2); with the default ONNX encoder that is ~4-5 ms a query here.
 Why batching: while one batch is encoded, requests that arrive queue up and are encoded together in
 the next one. Nothing waits on purpose: a request that arrives alone is encoded at once.
 """

@@ -150,6 +150,16 @@ def index(full: bool, if_stale: bool, **options: Any) -> None:
         f"{len(report.removed)} removed, {report.unchanged} unchanged; "
         f"{report.documents_embedded} embedded"
     )
+    if settings.query_encoder != "torch":
+        # Prepare the server's ONNX query encoder now, while the index directory is writable.
+        from indexer.errors import RagqaError
+        from indexer.onnx_encoder import load_onnx_encoder
+        from service.app import onnx_dir
+
+        try:
+            load_onnx_encoder(embedder, onnx_dir(out), int8=settings.query_encoder == "onnx-int8")
+        except RagqaError as e:
+            click.echo(f"warning: {e}", err=True)
     click.echo(
         f"indexed {report.documents} documents into {report.chunks} passages "
         f"({report.embedded} embedded, {report.reused} reused), {len(report.skipped)} skipped; "

@@ -30,11 +30,17 @@ class Settings(BaseSettings):
     )
     ivf_threshold: int = Field(200_000, ge=1, description="Passages from which auto picks ivf.")
     nprobe: int = Field(32, ge=1, description="Inverted lists an ivf index searches per query.")
+    query_encoder: str = Field(
+        "onnx",
+        pattern="^(onnx|onnx-int8|torch)$",
+        description="Server query encoder: onnx (ONNX Runtime export of the model, checked "
+        "against PyTorch at load), onnx-int8 (quantised), or torch.",
+    )
     query_threads: int = Field(
-        1, ge=1, description="Torch threads per query encoding in the server (see batching.py)."
+        2, ge=1, description="Threads per query-encoder call in the server (see batching.py)."
     )
     encoder_workers: int = Field(
-        2, ge=1, description="Threads encoding queries in the server, batching concurrent ones."
+        1, ge=1, description="Threads encoding queries in the server, batching concurrent ones."
     )
     keep_versions: int = Field(3, ge=1, description="Index versions kept on disk after a build.")
     candidates: int = Field(100, ge=1, le=1000, description="Candidates fetched per retriever.")
