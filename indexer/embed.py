@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -78,7 +78,9 @@ class SentenceTransformerEmbedder:
 
             hf_logging.disable_progress_bar()
 
-            self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+            self._model: Any = SentenceTransformer(
+                str(self.path), device="cpu", local_files_only=True
+            )
         except Exception as e:  # any loader failure is a configuration problem for the user
             raise ModelLoadError(f"cannot load model from {self.path}: {e}") from e
         self.batch_size = batch_size
@@ -86,6 +88,13 @@ class SentenceTransformerEmbedder:
         self.max_seq_length = int(self._model.max_seq_length)  # type: ignore[arg-type]
         self.tokenizer = HFTokenizer(self.path)
         self.probe = self.encode([PROBE_TEXT])[0]
+
+    def release_model(self) -> None:
+        """Drop the PyTorch weights (a server that encodes with ONNX keeps only the probe)."""
+        import gc
+
+        self._model = None
+        gc.collect()
 
     @property
     def max_tokens(self) -> int:
@@ -96,6 +105,8 @@ class SentenceTransformerEmbedder:
         """Embed ``texts`` as float32 unit vectors; ``progress`` is told each batch's size."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._model is None:
+            raise ModelLoadError("the PyTorch model was released; this process encodes with ONNX")
         parts = []
         # Large slices let sentence-transformers sort by length inside each one (less padding);
         # the slicing only exists to report progress.

@@ -87,8 +87,14 @@ def onnx_dir(index_dir: Path) -> Path:
     return root / "onnx"
 
 
-def query_encoder(settings: Settings, embedder: SentenceTransformerEmbedder) -> TextEncoder:
-    """The encoder for questions: ONNX when it loads and agrees with PyTorch, else PyTorch."""
+def query_encoder(
+    settings: Settings, embedder: SentenceTransformerEmbedder, release: bool = False
+) -> TextEncoder:
+    """The encoder for questions: ONNX when it loads and agrees with PyTorch, else PyTorch.
+
+    With ``release``, the PyTorch weights are dropped once ONNX is verified: the server then needs
+    only the stored probe vector (about 100 MB less resident memory).
+    """
     import torch
 
     torch.set_num_threads(settings.query_threads)  # see service/batching.py for why
@@ -98,23 +104,28 @@ def query_encoder(settings: Settings, embedder: SentenceTransformerEmbedder) -> 
     if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
         folder = Path(tempfile.gettempdir()) / "ragqa-onnx"
     try:
-        return load_onnx_encoder(
+        encoder = load_onnx_encoder(
             embedder, folder, int8=settings.query_encoder == "onnx-int8",
             threads=settings.query_threads,
         )  # fmt: skip
     except (RagqaError, ImportError, OSError) as e:
         log.error("ONNX query encoder not used, encoding with PyTorch: %s", e)
         return embedder
+    if release:
+        embedder.release_model()
+    return encoder
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     try:
+        owns_model = app.state.release_model or app.state.embedder is None
         if app.state.embedder is None:
             app.state.embedder = SentenceTransformerEmbedder(settings.model or None)
         app.state.encoder = BatchingEncoder(
-            query_encoder(settings, app.state.embedder), workers=settings.encoder_workers
+            query_encoder(settings, app.state.embedder, release=owns_model),
+            workers=settings.encoder_workers,
         )
         app.state.answerer = build_answerer(
             settings, app.state.embedder, app.state.metrics.observe, app.state.encoder
@@ -152,9 +163,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(
-    settings: Settings | None = None, embedder: SentenceTransformerEmbedder | None = None
+    settings: Settings | None = None,
+    embedder: SentenceTransformerEmbedder | None = None,
+    release_model: bool = False,
 ) -> FastAPI:
-    """Build the app; pass an already-loaded ``embedder`` to share one model between apps."""
+    """Build the app; pass an already-loaded ``embedder`` to share one model between apps.
+
+    ``release_model`` hands the embedder over: its PyTorch weights are dropped once the ONNX query
+    encoder is verified (an app that loads its own model always does this).
+    """
     app = FastAPI(
         title="ragqa",
         version=__version__,
@@ -163,6 +180,7 @@ def create_app(
     )
     app.state.settings = settings or Settings()
     app.state.embedder = embedder
+    app.state.release_model = release_model
     app.state.answerer = None
     app.state.encoder = None
     app.state.generator = None

@@ -192,7 +192,7 @@ def serve(**options: Any) -> None:
     from service.logs import log_config
 
     uvicorn.run(
-        create_app(settings, embedder),
+        create_app(settings, embedder, release_model=True),
         host=settings.host,
         port=settings.port,
         log_config=log_config(settings.log_level),
