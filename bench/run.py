@@ -70,9 +70,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def peak_rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmHWM") -> float:
+    """Peak (VmHWM) or current (VmRSS) resident memory of a process, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return round(int(line.split()[1]) / 1024, 1)
     return float("nan")
 
@@ -133,7 +134,8 @@ def serve_and_load(
         return {
             "http_ms": {"p50": pct(http, 50), "p95": pct(http, 95), "p99": pct(http, 99)},
             "load": results,
-            "server_peak_rss_mib": peak_rss_mib(server.pid),
+            "server_peak_rss_mib": rss_mib(server.pid),
+            "server_rss_after_load_mib": rss_mib(server.pid, "VmRSS"),
         }
     finally:
         server.terminate()
