@@ -271,21 +271,12 @@ def eval_(questions: Path | None, beir: Path | None, as_json: bool, **options: A
     settings = _settings(**options)
     if questions is not None:
         from service.app import build_answerer
-        from service.evaluate import evaluate_pipeline, load_questions
+        from service.evaluate import QUALITY_METRICS, evaluate_pipeline, load_questions
 
         qs = load_questions(questions)
         results = evaluate_pipeline(build_answerer(settings, _embedder(settings)), qs)
         report: dict[str, Any] = {"questions": str(questions), "results": results}
-        columns = [
-            "recall@1",
-            "recall@3",
-            "recall@5",
-            "mrr",
-            "abstention_accuracy",
-            "answer_accuracy",
-            "latency_ms_p50",
-            "latency_ms_p95",
-        ]
+        columns = [*QUALITY_METRICS, "latency_ms_p50", "latency_ms_p95"]
     else:
         assert beir is not None
         from indexer.build import build_index

@@ -59,6 +59,11 @@ def is_hit(question: Question, doc_id: str, text: str) -> bool:
     return any(answer.casefold() in lowered for answer in question.answers)
 
 
+# The quality metrics `evaluate` reports, besides counts, latency and the missed question ids.
+QUALITY_METRICS = (
+    "recall@1", "recall@3", "recall@5", "mrr", "abstention_accuracy", "answer_accuracy",
+)  # fmt: skip
+
 # A ranker returns (doc_id, text) pairs, best first, whether it abstained (None: no answers),
 # and optionally the answer's (doc_id, text) pairs, one per citation.
 Ranker = Callable[[str, int], tuple[Any, ...]]

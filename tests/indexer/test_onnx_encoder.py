@@ -10,7 +10,7 @@ import pytest
 from indexer.errors import ModelLoadError
 from indexer.onnx_encoder import MIN_COSINE, PROBES, OnnxEncoder, agreement, load_onnx_encoder
 from service.answer import Answerer
-from service.evaluate import evaluate_pipeline, load_questions
+from service.evaluate import QUALITY_METRICS, evaluate_pipeline, load_questions
 from service.retrieval import Retriever
 from tests.conftest import QUESTIONS
 
@@ -48,14 +48,7 @@ def test_retrieval_metrics_are_unchanged(onnx: OnnxEncoder, retriever: Retriever
     with_torch = evaluate_pipeline(Answerer(retriever), questions)["hybrid"]
     onnx_retriever = Retriever(retriever.reader, retriever.embedder, encoder=_Single(onnx))
     with_onnx = evaluate_pipeline(Answerer(onnx_retriever), questions)["hybrid"]
-    for metric in (
-        "recall@1",
-        "recall@3",
-        "recall@5",
-        "mrr",
-        "abstention_accuracy",
-        "answer_accuracy",
-    ):
+    for metric in QUALITY_METRICS:
         assert with_onnx[metric] == with_torch[metric], metric
 
 
