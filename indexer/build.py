@@ -138,8 +138,7 @@ def build_index(
 
         previous = current_manifest(out)
         full_reason = "--full" if full else _full_rebuild_reason(previous, embedder, settings)
-        cache = {} if full_reason else _reusable_vectors(out, embedder)
-        before = _document_hashes(out) if previous else {}
+        before, cache = _previous_version(out, reuse=not full_reason) if previous else ({}, {})
         after = {doc.doc_id: doc.content_hash for doc in documents}
         todo = [i for i, h in enumerate(chunk_hashes) if h not in cache]
         todo_s = [i for i, h in enumerate(sentence_hashes) if h not in cache]
@@ -231,21 +230,11 @@ def _full_rebuild_reason(
     return None
 
 
-def _document_hashes(out: Path) -> dict[str, str]:
+def _previous_version(out: Path, reuse: bool) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """The current version's document hashes and, when ``reuse``, its embeddings by text hash."""
     reader = IndexReader(out)
     try:
-        return reader.document_hashes()
-    finally:
-        reader.close()
-
-
-def _reusable_vectors(out: Path, embedder: SentenceTransformerEmbedder) -> dict[str, np.ndarray]:
-    """Embeddings of the current version (the caller has checked it used this model)."""
-    if current_manifest(out) is None:
-        return {}
-    reader = IndexReader(out)
-    try:
-        return reader.vectors_by_hash()
+        return reader.document_hashes(), reader.vectors_by_hash() if reuse else {}
     finally:
         reader.close()
 
