@@ -296,7 +296,11 @@ class IndexReader:
         import faiss
 
         if sqlite3.threadsafety != 3:  # pragma: no cover - depends on how Python was built
-            connections = 1
+            # The connections below are shared between threads, which needs serialized mode.
+            raise IndexCorruptError(
+                "this Python's sqlite3 is not in serialized mode (sqlite3.threadsafety is "
+                f"{sqlite3.threadsafety}, ragqa needs 3); use a Python built with a threadsafe SQLite"
+            )
         self.path = resolve_version(path)
         self.manifest = read_manifest(self.path)
         self.nprobe = nprobe
