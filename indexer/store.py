@@ -299,7 +299,7 @@ class IndexReader:
             # The connections below are shared between threads, which needs serialized mode.
             raise IndexCorruptError(
                 "this Python's sqlite3 is not in serialized mode (sqlite3.threadsafety is "
-                f"{sqlite3.threadsafety}, ragqa needs 3); use a Python built with a threadsafe SQLite"
+                f"{sqlite3.threadsafety}, ragqa needs 3); use a Python with a threadsafe SQLite"
             )
         self.path = resolve_version(path)
         self.manifest = read_manifest(self.path)
