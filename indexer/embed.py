@@ -66,6 +66,9 @@ class HFTokenizer:
 class SentenceTransformerEmbedder:
     """Embeds text with a local sentence-transformers model, L2-normalised for cosine search."""
 
+    # PyTorch calls from several threads interfere (see service/batching.py): one thread only.
+    parallel_calls = False
+
     def __init__(self, model: str | None = None, batch_size: int = 64) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -89,13 +92,6 @@ class SentenceTransformerEmbedder:
         self.tokenizer = HFTokenizer(self.path)
         self.probe = self.encode([PROBE_TEXT])[0]
 
-    def release_model(self) -> None:
-        """Drop the PyTorch weights (a server that encodes with ONNX keeps only the probe)."""
-        import gc
-
-        self._model = None
-        gc.collect()
-
     @property
     def max_tokens(self) -> int:
         """Longest passage, without the two special tokens, that is embedded whole."""
@@ -105,8 +101,6 @@ class SentenceTransformerEmbedder:
         """Embed ``texts`` as float32 unit vectors; ``progress`` is told each batch's size."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if self._model is None:
-            raise ModelLoadError("the PyTorch model was released; this process encodes with ONNX")
         parts = []
         # Large slices let sentence-transformers sort by length inside each one (less padding);
         # the slicing only exists to report progress.

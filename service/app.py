@@ -22,13 +22,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from indexer import __version__
 from indexer.embed import SentenceTransformerEmbedder
 from indexer.errors import RagqaError
-from indexer.onnx_encoder import TextEncoder, load_onnx_encoder
+from indexer.onnx_encoder import QueryEncoder, load_onnx_encoder, open_onnx_encoder
 from indexer.store import MANIFEST
 from service.answer import Answerer
 from service.batching import BatchingEncoder
 from service.chat.generator import Generator
 from service.deps import rate_limit, require_admin_key, require_api_key, search_slot
-from service.limits import RateLimiter, SearchSlots
+from service.limits import RateLimiter, SearchSlots, SharedRateLimiter
 from service.metrics import Metrics, Observe
 from service.middleware import RequestMiddleware
 from service.reload import Reloader
@@ -60,11 +60,15 @@ def error_response(status: int, message: str, code: str | None = None) -> JSONRe
 
 def build_answerer(
     settings: Settings,
-    embedder: SentenceTransformerEmbedder,
+    embedder: QueryEncoder,
     observe: Observe | None = None,
     encoder: BatchingEncoder | None = None,
 ) -> Answerer:
-    """Open the index and set up everything a query needs, once."""
+    """Open the index and set up everything a query needs, once.
+
+    ``embedder`` identifies the model (checked against the index) and encodes questions unless a
+    batching ``encoder`` does.
+    """
     retriever = Retriever.open(
         settings.index_dir,
         embedder,
@@ -87,48 +91,56 @@ def onnx_dir(index_dir: Path) -> Path:
     return root / "onnx"
 
 
-def query_encoder(
-    settings: Settings, embedder: SentenceTransformerEmbedder, release: bool = False
-) -> TextEncoder:
-    """The encoder for questions: ONNX when it loads and agrees with PyTorch, else PyTorch.
+def load_query_encoder(
+    settings: Settings, embedder: SentenceTransformerEmbedder | None = None
+) -> QueryEncoder:
+    """The encoder for questions: ONNX when its export loads and agrees with PyTorch, else PyTorch.
 
-    With ``release``, the PyTorch weights are dropped once ONNX is verified: the server then needs
-    only the stored probe vector (about 100 MB less resident memory).
+    Loading an existing export imports neither PyTorch nor sentence-transformers; a missing one is
+    exported first (with ``embedder`` when given). Call it on the thread that will encode.
     """
+    if settings.query_encoder != "torch":
+        folder = onnx_dir(settings.index_dir)
+        if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
+            folder = Path(tempfile.gettempdir()) / "ragqa-onnx"
+        model = str(embedder.path) if embedder is not None else settings.model or None
+        threads = settings.query_threads or 1
+        # INT8 when it agrees with PyTorch, else float32, else PyTorch itself.
+        for int8 in [True, False] if settings.query_encoder == "onnx-int8" else [False]:
+            try:
+                encoder = open_onnx_encoder(model, folder, int8, threads)
+                if encoder is None:
+                    log.info("exporting the query encoder to ONNX in %s", folder)
+                    embedder = embedder or SentenceTransformerEmbedder(model)
+                    encoder = load_onnx_encoder(embedder, folder, int8, threads)
+                return encoder
+            except (RagqaError, ImportError, OSError) as e:
+                log.error("ONNX query encoder%s not used: %s", " (INT8)" if int8 else "", e)
     import torch
 
-    torch.set_num_threads(settings.query_threads)  # see service/batching.py for why
-    if settings.query_encoder == "torch":
-        return embedder
-    folder = onnx_dir(settings.index_dir)
-    if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
-        folder = Path(tempfile.gettempdir()) / "ragqa-onnx"
-    try:
-        encoder = load_onnx_encoder(
-            embedder, folder, int8=settings.query_encoder == "onnx-int8",
-            threads=settings.query_threads,
-        )  # fmt: skip
-    except (RagqaError, ImportError, OSError) as e:
-        log.error("ONNX query encoder not used, encoding with PyTorch: %s", e)
-        return embedder
-    if release:
-        embedder.release_model()
-    return encoder
+    torch.set_num_threads(settings.query_threads or os.cpu_count() or 1)
+    return embedder or SentenceTransformerEmbedder(settings.model or None)
+
+
+def start_encoder(
+    settings: Settings, embedder: SentenceTransformerEmbedder | None = None
+) -> BatchingEncoder:
+    """Load the query encoder on its own thread and start the encoder threads."""
+    cores = os.cpu_count() or 1
+    return BatchingEncoder(
+        loader=lambda: load_query_encoder(settings, embedder),
+        workers=settings.encoder_workers or max(1, cores // (settings.workers or 1)),
+    )
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     try:
-        owns_model = app.state.release_model or app.state.embedder is None
-        if app.state.embedder is None:
-            app.state.embedder = SentenceTransformerEmbedder(settings.model or None)
-        app.state.encoder = BatchingEncoder(
-            query_encoder(settings, app.state.embedder, release=owns_model),
-            workers=settings.encoder_workers,
-        )
+        if app.state.encoder is None:
+            app.state.encoder = start_encoder(settings, app.state.embedder)
         app.state.answerer = build_answerer(
-            settings, app.state.embedder, app.state.metrics.observe, app.state.encoder
+            settings, app.state.encoder.encoder, app.state.metrics.observe, app.state.encoder
         )
         app.state.metrics.set_index(app.state.answerer)
         log.info("serving index version %s", app.state.answerer.retriever.reader.version)
@@ -165,13 +177,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(
     settings: Settings | None = None,
     embedder: SentenceTransformerEmbedder | None = None,
-    release_model: bool = False,
+    encoder: BatchingEncoder | None = None,
 ) -> FastAPI:
-    """Build the app; pass an already-loaded ``embedder`` to share one model between apps.
-
-    ``release_model`` hands the embedder over: its PyTorch weights are dropped once the ONNX query
-    encoder is verified (an app that loads its own model always does this).
-    """
+    """Build the app; pass an already-loaded ``embedder`` to share one model between apps (it
+    exports the ONNX encoder if needed, or is the query encoder with RAGQA_QUERY_ENCODER=torch), or
+    a started ``encoder`` to use as it is."""
     app = FastAPI(
         title="ragqa",
         version=__version__,
@@ -180,18 +190,21 @@ def create_app(
     )
     app.state.settings = settings or Settings()
     app.state.embedder = embedder
-    app.state.release_model = release_model
     app.state.answerer = None
-    app.state.encoder = None
+    app.state.encoder = encoder
     app.state.generator = None
     app.state.load_error = None
     settings = app.state.settings
     app.state.metrics = Metrics()
     app.state.reloader = Reloader(app)
     app.state.search_slots = SearchSlots(settings.max_concurrent_searches)
-    app.state.rate_limiter = (
-        RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
-    )
+    app.state.rate_limiter = None
+    if settings.rate_limit_per_minute and settings.shared_dir:
+        app.state.rate_limiter = SharedRateLimiter(
+            settings.shared_dir / "rate-limits.sqlite", settings.rate_limit_per_minute
+        )
+    elif settings.rate_limit_per_minute:
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     protected = [Depends(require_api_key), Depends(rate_limit)]
     searching = [*protected, Depends(search_slot)]
     app.include_router(health.router)

@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from indexer.errors import RagqaError
+from indexer.errors import ModelLoadError, RagqaError
 from indexer.store import resolve_version
 
 log = logging.getLogger("ragqa")
@@ -59,8 +59,10 @@ class Reloader:
                 return ReloadResult("unchanged", previous or "", previous)
             metrics = state.metrics
             try:
+                if state.encoder is None or state.encoder.encoder is None:
+                    raise ModelLoadError(state.load_error or "the query encoder is not loaded")
                 answerer = build_answerer(
-                    state.settings, state.embedder, state.metrics.observe, state.encoder
+                    state.settings, state.encoder.encoder, state.metrics.observe, state.encoder
                 )
             except RagqaError as e:
                 self._refused = target

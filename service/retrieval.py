@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from indexer.embed import SentenceTransformerEmbedder
 from indexer.errors import IndexMismatchError
+from indexer.onnx_encoder import QueryEncoder
 from indexer.store import ChunkRow, IndexReader
 from service.metrics import Observe, timed
 from service.search.fusion import convex_fusion
@@ -34,9 +34,7 @@ class Retrieval:
     hits: list[Hit]
 
 
-def check_compatible(
-    path: Path, manifest: dict[str, Any], embedder: SentenceTransformerEmbedder
-) -> None:
+def check_compatible(path: Path, manifest: dict[str, Any], embedder: QueryEncoder) -> None:
     """Refuse an index whose vectors came from another model than the one loaded."""
     model = manifest["model"]
     fix = (
@@ -61,7 +59,7 @@ class Retriever:
     def __init__(
         self,
         reader: IndexReader,
-        embedder: SentenceTransformerEmbedder,
+        embedder: QueryEncoder,
         candidates: int = 100,
         dense_weight: float = 0.5,
         observe: Observe | None = None,
@@ -77,7 +75,7 @@ class Retriever:
 
     @classmethod
     def open(
-        cls, path: Path, embedder: SentenceTransformerEmbedder, nprobe: int = 32, **options: Any
+        cls, path: Path, embedder: QueryEncoder, nprobe: int = 32, **options: Any
     ) -> Retriever:
         return cls(IndexReader(path, nprobe=nprobe), embedder, **options)
 

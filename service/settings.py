@@ -21,6 +21,17 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address `ragqa serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `ragqa serve` binds.")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="Server processes; default one per core with an ONNX query encoder, 1 with "
+        "torch. Rate limits and /metrics are shared between them.",
+    )
+    shared_dir: Path | None = Field(
+        None,
+        description="Set by `ragqa serve` for its worker processes: where they share rate-limit "
+        "buckets (metrics go to PROMETHEUS_MULTIPROC_DIR).",
+    )
     chunk_max_tokens: int = Field(128, description="Passage budget in model tokens.")
     chunk_overlap_sentences: int = Field(1, description="Sentences repeated between passages.")
     index_type: str = Field(
@@ -31,16 +42,23 @@ class Settings(BaseSettings):
     ivf_threshold: int = Field(200_000, ge=1, description="Passages from which auto picks ivf.")
     nprobe: int = Field(32, ge=1, description="Inverted lists an ivf index searches per query.")
     query_encoder: str = Field(
-        "onnx",
+        "onnx-int8",
         pattern="^(onnx|onnx-int8|torch)$",
-        description="Server query encoder: onnx (ONNX Runtime export of the model, checked "
-        "against PyTorch at load), onnx-int8 (quantised), or torch.",
+        description="Server query encoder: onnx-int8 (ONNX Runtime export of the model, INT8), "
+        "onnx (float32), or torch. An export that disagrees with PyTorch at load (cosine < "
+        "0.99 on probe sentences) is not used: INT8 falls back to float32, then to torch.",
     )
-    query_threads: int = Field(
-        2, ge=1, description="Threads per query-encoder call in the server (see batching.py)."
+    query_threads: int | None = Field(
+        None,
+        ge=1,
+        description="Threads per query-encoder call in the server; default 1 with ONNX, all "
+        "cores with torch (see service/batching.py).",
     )
-    encoder_workers: int = Field(
-        1, ge=1, description="Threads encoding queries in the server, batching concurrent ones."
+    encoder_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Threads encoding queries in the server, batching concurrent ones; default "
+        "one per core with ONNX (always 1 with torch).",
     )
     keep_versions: int = Field(3, ge=1, description="Index versions kept on disk after a build.")
     candidates: int = Field(100, ge=1, le=1000, description="Candidates fetched per retriever.")
