@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 import time
+from pathlib import Path
 
 
 class RateLimiter:
@@ -20,21 +22,65 @@ class RateLimiter:
         """0 when the request may go ahead, else the seconds to wait before retrying."""
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(client, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[client] = (tokens - 1.0, now)
-                return 0.0
+            tokens, wait = self._take(self._buckets.get(client, (self.capacity, now)), now)
             self._buckets[client] = (tokens, now)
-            return (1.0 - tokens) / self.rate
+            return wait
+
+    def _take(self, bucket: tuple[float, float], now: float) -> tuple[float, float]:
+        """(tokens left, seconds to wait) after refilling ``bucket`` = (tokens, last) to ``now``."""
+        tokens = min(self.capacity, bucket[0] + (now - bucket[1]) * self.rate)
+        if tokens >= 1.0:
+            return tokens - 1.0, 0.0
+        return tokens, (1.0 - tokens) / self.rate
 
     @staticmethod
     def retry_after(seconds: float) -> str:
         return str(max(1, math.ceil(seconds)))
 
 
+class SharedRateLimiter(RateLimiter):
+    """The same buckets kept in a SQLite file, so that the worker processes of one server share
+    them (a client's requests may reach any worker). Clock: CLOCK_MONOTONIC, system-wide."""
+
+    def __init__(self, path: Path, per_minute: int) -> None:
+        super().__init__(per_minute)
+        self.path = path
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            # The buckets outlive no server: no fsync. (Switching to WAL would need an exclusive
+            # lock that workers starting together fight over.)
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS buckets "
+                "(client TEXT PRIMARY KEY, tokens REAL, last REAL)"
+            )
+            self._local.db = db
+        return db
+
+    def acquire(self, client: str) -> float:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")  # one writer at a time across processes
+        try:
+            now = time.monotonic()
+            row = db.execute(
+                "SELECT tokens, last FROM buckets WHERE client = ?", (client,)
+            ).fetchone()
+            tokens, wait = self._take(row or (self.capacity, now), now)
+            db.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?)", (client, tokens, now))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return wait
+
+
 class SearchSlots:
-    """At most ``limit`` searches at once; the next one is refused instead of queued."""
+    """At most ``limit`` searches at once (per worker process); the next one is refused instead of
+    queued."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit

@@ -37,4 +37,5 @@ def log_config(level: str) -> dict[str, Any]:
             name: {"handlers": ["default"], "level": level.upper(), "propagate": False}
             for name in ("ragqa", "uvicorn", "uvicorn.error")
         },
+        "root": {"handlers": ["default"], "level": "WARNING"},  # libraries' warnings, as JSON
     }

@@ -1,13 +1,19 @@
-"""Prometheus metrics, one registry per app so several apps (tests) never collide."""
+"""Prometheus metrics, one registry per app so several apps (tests) never collide.
+
+Under `ragqa serve` with several worker processes, PROMETHEUS_MULTIPROC_DIR is set and every
+worker writes its values there; /metrics (answered by any worker) adds them up, and reports gauges
+per worker (a ``pid`` label).
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 Observe = Callable[[str, float], None]
 
@@ -18,6 +24,8 @@ _STAGES = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5)
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self._served: tuple[str, str] | None = None
         r = self.registry
         self.requests = Counter(
             "ragqa_requests",
@@ -44,11 +52,20 @@ class Metrics:
             "The index version served (value 1).",
             ["version", "built_at"],
             registry=r,
+            multiprocess_mode="liveall",
         )
         self.documents = Gauge(
-            "ragqa_index_documents", "Documents in the served index.", registry=r
+            "ragqa_index_documents",
+            "Documents in the served index.",
+            registry=r,
+            multiprocess_mode="liveall",
         )
-        self.chunks = Gauge("ragqa_index_passages", "Passages in the served index.", registry=r)
+        self.chunks = Gauge(
+            "ragqa_index_passages",
+            "Passages in the served index.",
+            registry=r,
+            multiprocess_mode="liveall",
+        )
         self.reloads = Counter(
             "ragqa_reloads", "Index reloads by result (success, failure).", ["result"], registry=r
         )
@@ -61,11 +78,26 @@ class Metrics:
 
     def set_index(self, answerer: Any) -> None:
         reader = answerer.retriever.reader
-        self.index.clear()
-        self.index.labels(version=reader.version, built_at=reader.built_at).set(1)
+        if self.shared and self._served is not None:
+            # Shared values live in files that clear() does not reach: mark the old one unserved.
+            self.index.labels(*self._served).set(0)
+        elif not self.shared:
+            self.index.clear()
+        self._served = (reader.version, reader.built_at)
+        self.index.labels(*self._served).set(1)
         counts = answerer.retriever.counts
         self.documents.set(counts["documents"])
         self.chunks.set(counts["chunks"])
+
+    def render(self) -> bytes:
+        """The text exposition format: this app's registry, or every worker's values."""
+        if not self.shared:
+            return bytes(generate_latest(self.registry))
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return bytes(generate_latest(registry))
 
 
 @contextmanager

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,12 +23,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(seed_index: Path) -> Iterator[str]:
+@contextmanager
+def serving(index: Path, *args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
-    env = os.environ | {"RAGQA_INDEX_DIR": str(seed_index), "RAGQA_LOG_LEVEL": "warning"}
+    env = os.environ | {"RAGQA_INDEX_DIR": str(index), "RAGQA_LOG_LEVEL": "warning"} | env
     proc = subprocess.Popen(
-        [RAGQA, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [RAGQA, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -46,10 +47,16 @@ def server(seed_index: Path) -> Iterator[str]:
                 time.sleep(0.2)
         else:
             pytest.fail("server did not become ready in 90 s")
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.fixture
+def server(seed_index: Path) -> Iterator[str]:
+    with serving(seed_index) as (base, _):
+        yield base
 
 
 def test_real_server_answers_over_http(server: str) -> None:
@@ -80,3 +87,52 @@ def test_serve_without_index_exits_with_one_line(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert r.stderr.strip().splitlines()[-1].startswith("Error: no index at")
     assert "Traceback" not in r.stderr
+
+
+def _descendants(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [c for child in map(int, children) for c in [child, *_descendants(child)]]
+
+
+def test_worker_processes_share_limits_and_metrics_without_pytorch(seed_index: Path) -> None:
+    limit = 8
+    with serving(seed_index, "--workers", "2", RAGQA_RATE_LIMIT_PER_MINUTE=str(limit)) as (
+        base,
+        proc,
+    ):
+        workers = [p for p in _descendants(proc.pid) if "spawn_main" in _cmdline(p)]
+        assert len(workers) == 2
+        # Each request on a new connection: the two workers take turns accepting them.
+        codes = [
+            httpx.post(
+                f"{base}/v1/ask", json={"question": "Who leads OpenAI research?"}
+            ).status_code
+            for _ in range(3 * limit)
+        ]
+        # One bucket for both workers (a token refills every 7.5 s: at most one more).
+        assert limit <= codes.count(200) <= limit + 1 and codes.count(429) >= 2 * limit - 1
+        assert set(codes) == {200, 429}
+        metrics = httpx.get(f"{base}/metrics").text
+        served = [ln for ln in metrics.splitlines() if ln.startswith("ragqa_index_info{")]
+        assert len(served) == 2 and all(any(f'pid="{p}"' in ln for ln in served) for p in workers)
+        ok = f'ragqa_requests_total{{method="POST",route="/v1/ask",status="200"}} {codes.count(200)}.0'
+        assert ok in metrics
+        # The ONNX encoder loads without PyTorch: no worker maps libtorch.
+        for pid in workers:
+            assert "libtorch" not in Path(f"/proc/{pid}/maps").read_text()
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+
+
+def test_several_workers_need_the_index_watcher(seed_index: Path) -> None:
+    r = subprocess.run(
+        [RAGQA, "serve", "--index", str(seed_index), "--workers", "2", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"RAGQA_RELOAD_INTERVAL": "0"},
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("Error: RAGQA_RELOAD_INTERVAL=0 turns off")
