@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,6 +118,3 @@ class SentenceTransformerEmbedder:
             if progress:
                 progress(len(batch))
         return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
-
-    def fingerprint(self) -> str:
-        return hashlib.sha256(np.round(self.probe, 3).tobytes()).hexdigest()[:16]

@@ -63,7 +63,10 @@ def model_key(model_dir: Path) -> str:
 
 def export_path(model: str | None, cache_dir: Path, int8: bool = False) -> Path:
     """Where the export of ``model`` (a RAGQA_MODEL value) lives in ``cache_dir``."""
-    _, model_dir = resolve_model(model)
+    return _export_path(resolve_model(model)[1], cache_dir, int8)
+
+
+def _export_path(model_dir: Path, cache_dir: Path, int8: bool) -> Path:
     return cache_dir / f"{model_dir.name}-{model_key(model_dir)}{'-int8' if int8 else ''}.onnx"
 
 
@@ -111,7 +114,6 @@ def export_onnx(embedder: Any, path: Path, int8: bool = False) -> Path:
         "name": embedder.name,
         "dimension": embedder.dimension,
         "max_seq_length": embedder.max_seq_length,
-        "probe": embedder.probe.tolist(),
         "reference": embedder.encode(PROBES).tolist(),
     }
     tmp.with_suffix(".json").write_text(json.dumps(sidecar))
@@ -162,7 +164,6 @@ class OnnxEncoder:
         self.dimension: int = info["dimension"]
         self.max_seq_length: int = info["max_seq_length"]
         self.reference = np.asarray(info["reference"], dtype=np.float32)
-        self.torch_probe = np.asarray(info["probe"], dtype=np.float32)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -192,12 +193,16 @@ class OnnxEncoder:
 
     def agreement(self) -> float:
         """The lowest cosine between this encoder's and PyTorch's embeddings of the probes."""
-        return float(np.min(np.sum(self.encode(PROBES) * self.reference, axis=1)))
+        return _lowest_cosine(self.encode(PROBES), self.reference)
 
 
 def agreement(encoder: TextEncoder, reference: TextEncoder) -> float:
     """The lowest cosine between two encoders' embeddings of the probe sentences."""
-    return float(np.min(np.sum(encoder.encode(PROBES) * reference.encode(PROBES), axis=1)))
+    return _lowest_cosine(encoder.encode(PROBES), reference.encode(PROBES))
+
+
+def _lowest_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.min(np.sum(a * b, axis=1)))
 
 
 def open_onnx_encoder(
@@ -207,10 +212,11 @@ def open_onnx_encoder(
 
     Raises ModelLoadError when the export cannot be loaded or disagrees with PyTorch.
     """
-    path = export_path(model, cache_dir, int8)
+    model_dir = resolve_model(model)[1]
+    path = _export_path(model_dir, cache_dir, int8)
     if not path.is_file():
         return None
-    encoder = OnnxEncoder(path, resolve_model(model)[1], threads)
+    encoder = OnnxEncoder(path, model_dir, threads)
     cosine = encoder.agreement()
     if cosine < MIN_COSINE:
         raise ModelLoadError(
