@@ -411,15 +411,19 @@ class IndexReader:
 
     def sentences(self, chunks: Iterable[ChunkRow]) -> dict[int, list[tuple[int, int, int]]]:
         """For each chunk id, its sentences as (sentence id, start, end), in document order."""
-        out: dict[int, list[tuple[int, int, int]]] = {}
-        db = self.db()
-        for c in chunks:
-            rows = db.execute(
-                'SELECT id, start, "end" FROM sentences WHERE doc_id = ? AND start >= ?'
-                ' AND "end" <= ? ORDER BY start',
-                (c.doc_id, c.start, c.end),
-            ).fetchall()
-            out[c.id] = [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+        wanted = list(chunks)
+        out: dict[int, list[tuple[int, int, int]]] = {c.id: [] for c in wanted}
+        if not wanted:
+            return out
+        # One statement for all the chunks: each is a (doc_id, start, end) range of the index.
+        rows = self.db().execute(
+            f"WITH c(id, doc_id, start, stop) AS (VALUES {','.join(['(?,?,?,?)'] * len(wanted))})"
+            ' SELECT c.id, s.id, s.start, s."end" FROM c JOIN sentences s ON s.doc_id = c.doc_id'
+            ' AND s.start >= c.start AND s."end" <= c.stop ORDER BY c.id, s.start',
+            [v for c in wanted for v in (c.id, c.doc_id, c.start, c.end)],
+        )
+        for chunk_id, sid, start, end in rows:
+            out[chunk_id].append((sid, start, end))
         return out
 
     def document_frequency(self, terms: list[str]) -> tuple[int, dict[str, int]]:

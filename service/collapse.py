@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -30,27 +31,27 @@ class Group:
     repeats: list[int] = field(default_factory=list)
 
 
-def _trigrams(text: str) -> set[tuple[str, ...]]:
-    words = re.findall(r"\w+", text.casefold())
-    return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+_WORD = re.compile(r"\w+")
+
+
+@lru_cache(maxsize=8192)
+def _trigrams(text: str) -> frozenset[tuple[str, ...]]:
+    words = _WORD.findall(text.casefold())
+    return frozenset(tuple(words[i : i + 3]) for i in range(len(words) - 2))
 
 
 class _Matcher:
     def __init__(self, vectors: np.ndarray, ids: list[int]) -> None:
-        self._vec = dict(zip(ids, np.asarray(vectors[ids], dtype=np.float32), strict=True))
-        self._grams: dict[int, set[tuple[str, ...]]] = {}
-
-    def grams(self, s: ScoredSentence) -> set[tuple[str, ...]]:
-        if s.sentence_id not in self._grams:
-            self._grams[s.sentence_id] = _trigrams(s.text)
-        return self._grams[s.sentence_id]
+        self._row = {sid: i for i, sid in enumerate(ids)}
+        matrix = np.asarray(vectors[ids], dtype=np.float32)
+        self._similar = (matrix @ matrix.T >= SIMILARITY).tolist()
 
     def same(self, a: ScoredSentence, b: ScoredSentence) -> bool:
-        if a.sentence_id == b.sentence_id:
+        if a.sentence_id == b.sentence_id or self._similar[self._row[a.sentence_id]][
+            self._row[b.sentence_id]
+        ]:
             return True
-        if float(self._vec[a.sentence_id] @ self._vec[b.sentence_id]) >= SIMILARITY:
-            return True
-        ga, gb = self.grams(a), self.grams(b)
+        ga, gb = _trigrams(a.text), _trigrams(b.text)
         shorter = min(len(ga), len(gb))
         return shorter >= 3 and len(ga & gb) / shorter >= TRIGRAM_CONTAINMENT
 

@@ -28,6 +28,12 @@ def stem(word: str) -> str:
     return _stemmer().stemWord(word)
 
 
+@lru_cache(maxsize=8192)
+def stems(text: str) -> frozenset[str]:
+    """The Porter stems of ``text``'s words; cached, as the same sentences recur across queries."""
+    return frozenset(stem(w) for w in _WORD.findall(text.casefold()))
+
+
 @lru_cache(maxsize=1)
 def _stemmer() -> Any:
     import snowballstemmer
@@ -80,7 +86,7 @@ class SentenceScorer:
             scored = []
             for sid, start, end in spans[chunk.id]:
                 text = chunk.text[start - chunk.start : end - chunk.start]
-                words = {stem(w) for w in _WORD.findall(text.casefold())}
+                words = stems(text)
                 coverage = sum(w for t, w in idf.items() if t in words) / total
                 scored.append(
                     ScoredSentence(
