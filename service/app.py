@@ -118,8 +118,10 @@ def load_query_encoder(
                 log.error("ONNX query encoder%s not used: %s", " (INT8)" if int8 else "", e)
     import torch
 
+    from indexer.torch_encoder import torch_query_encoder
+
     torch.set_num_threads(settings.query_threads or os.cpu_count() or 1)
-    return embedder or SentenceTransformerEmbedder(settings.model or None)
+    return torch_query_encoder(embedder or SentenceTransformerEmbedder(settings.model or None))
 
 
 def start_encoder(
