@@ -1,4 +1,8 @@
-"""Dependencies routes declare with ``Annotated`` aliases; state lives on ``app.state``."""
+"""Dependencies routes declare with ``Annotated`` aliases; state lives on ``app.state``.
+
+The ones that never block are ``async``: FastAPI runs a plain ``def`` dependency on a thread of its
+pool, a hand-off that costs more than these checks themselves.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,22 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import SecretStr
 
 from service.answer import Answerer
 from service.chat.engine import ChatEngine
 from service.chat.generator import Generator
-from service.limits import RateLimiter, SearchSlots
+from service.limits import RateLimiter, SearchSlots, SharedRateLimiter
 from service.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_answerer(request: Request) -> Answerer:
+async def get_answerer(request: Request) -> Answerer:
     """The answerer serving now; the request keeps this one even if a reload swaps it."""
     answerer: Answerer | None = request.app.state.answerer
     if answerer is None:
@@ -35,11 +40,11 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 
 
-def get_chat_engine(request: Request) -> ChatEngine:
-    return ChatEngine(get_answerer(request), request.app.state.settings.chat_model_id)
+async def get_chat_engine(request: Request) -> ChatEngine:
+    return ChatEngine(await get_answerer(request), request.app.state.settings.chat_model_id)
 
 
-def get_generator(request: Request) -> Generator | None:
+async def get_generator(request: Request) -> Generator | None:
     generator: Generator | None = request.app.state.generator
     return generator
 
@@ -56,7 +61,7 @@ def _matches(token: str, keys: list[SecretStr]) -> bool:
     return bool(token) and any(hits)
 
 
-def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:
     """When RAGQA_API_KEYS is set, demand one of them (or an admin key) as a bearer token."""
     settings = request.app.state.settings
     if not settings.api_keys:
@@ -69,7 +74,7 @@ def require_api_key(request: Request) -> None:
         )
 
 
-def require_admin_key(request: Request) -> None:
+async def require_admin_key(request: Request) -> None:
     """Admin endpoints need an admin key; with no keys configured at all they are open."""
     settings = request.app.state.settings
     if not settings.admin_keys:
@@ -86,12 +91,14 @@ def require_admin_key(request: Request) -> None:
         )
 
 
-def rate_limit(request: Request) -> None:
+async def rate_limit(request: Request) -> None:
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is None:
         return
     client = _bearer(request) or (request.client.host if request.client else "unknown")
-    wait = limiter.acquire(client)
+    # The limiter shared between worker processes waits on a file lock: not on the event loop.
+    shared = isinstance(limiter, SharedRateLimiter)
+    wait = await run_in_threadpool(limiter.acquire, client) if shared else limiter.acquire(client)
     if wait > 0:
         request.app.state.metrics.rejected.labels(reason="rate_limited").inc()
         raise HTTPException(
