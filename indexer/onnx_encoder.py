@@ -136,16 +136,26 @@ def quantize_int8(source: Path, target: Path) -> None:
 
     graph = onnx.load(str(source), load_external_data=False).graph
     sensitive = [n.name for n in graph.node if n.op_type == "MatMul" and "value" in n.name]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quantize_dynamic(
-            str(source),
-            str(target),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            op_types_to_quantize=["MatMul"],
-            nodes_to_exclude=sensitive,
-        )
+    # The quantiser advises pre-processing through the root logger (configuring it if nobody
+    # has); the agreement check at load is what judges the result, so keep that advice quiet.
+    root = logging.getLogger()
+    level, quiet = root.level, logging.NullHandler()
+    root.addHandler(quiet)
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(
+                str(source),
+                str(target),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["MatMul"],
+                nodes_to_exclude=sensitive,
+            )
+    finally:
+        root.removeHandler(quiet)
+        root.setLevel(level)
 
 
 class OnnxEncoder:
