@@ -303,6 +303,12 @@ def main() -> int:
             "seed": bench_index("seed", ROOT / "seeds", work, embedder, args.requests),
             "synthetic": bench_index("synthetic", synthetic, work, embedder, args.requests),
         }
+        # Measured again after the servers: a shared machine's speed drifts within a run, and the
+        # ratios use the faster of the two (the stricter bar).
+        references = [
+            pct(reference, 50),
+            pct(timings(lambda: model.encode([QUESTION]), args.requests), 50),
+        ]
         from indexer.build import embedding_input
         from indexer.store import IndexReader
 
@@ -315,7 +321,8 @@ def main() -> int:
         result: dict[str, Any] = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-            "reference_encode_ms_p50": pct(reference, 50),
+            "reference_encode_ms_p50": min(references),
+            "reference_encode_ms_p50_start_end": references,
             "raw_encode_passages_per_s": round(raw, 1),
             "indexes": indexes,
             "million": bench_million(args.million, work),
@@ -342,7 +349,9 @@ def main() -> int:
 
 def report(r: dict[str, Any]) -> None:
     out = [
-        f"reference: sentence-transformers encode of one question, p50 {r['reference_encode_ms_p50']} ms",
+        "reference: sentence-transformers encode of one question, p50 "
+        f"{r['reference_encode_ms_p50']} ms (lower of {r['reference_encode_ms_p50_start_end']}, "
+        "measured at the start and after the servers)",
         f"raw batch encoding: {r['raw_encode_passages_per_s']} passages/s",
         f"server: {r['indexes']['seed']['server_processes']} processes (supervisor and workers); "
         "memory is their summed peak RSS",
