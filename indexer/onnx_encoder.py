@@ -52,6 +52,14 @@ class QueryEncoder(TextEncoder, Protocol):
     probe: np.ndarray
 
 
+def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Unit-length float32 means of each text's token vectors, padding (mask 0) left out."""
+    weights = mask[..., None].astype(np.float32)
+    pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+    pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
+    return np.ascontiguousarray(pooled, dtype=np.float32)
+
+
 def model_key(model_dir: Path) -> str:
     """Identifies a model directory's files (names, sizes, mtimes) without reading the weights."""
     digest = hashlib.sha256()
@@ -196,10 +204,7 @@ class OnnxEncoder:
         hidden = self.session.run(
             None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         )[0]
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
-        return np.ascontiguousarray(pooled, dtype=np.float32)
+        return mean_pool(hidden, mask)
 
     def agreement(self) -> float:
         """The lowest cosine between this encoder's and PyTorch's embeddings of the probes."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from indexer.embed import PROBE_TEXT, SentenceTransformerEmbedder
 from indexer.errors import ModelLoadError
-from indexer.onnx_encoder import MIN_COSINE, PROBES, agreement
+from indexer.onnx_encoder import MIN_COSINE, PROBES, agreement, mean_pool
 
 log = logging.getLogger("ragqa")
 
@@ -88,10 +88,7 @@ class TracedEncoder:
         with torch.inference_mode():
             out = self._module(**features)
             tokens = out["last_hidden_state"] if isinstance(out, dict) else out[0]
-            mask = features["attention_mask"].unsqueeze(-1).to(tokens.dtype)
-            pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, dim=1)
-        return np.ascontiguousarray(pooled.numpy(), dtype=np.float32)
+        return mean_pool(tokens.numpy(), features["attention_mask"].numpy())
 
 
 def torch_query_encoder(
