@@ -9,13 +9,12 @@ document (overlapping passages) is dropped.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
-from service.extract import ScoredSentence
+from service.extract import ScoredSentence, words
 from service.retrieval import Hit
 
 SIMILARITY = 0.9
@@ -31,13 +30,10 @@ class Group:
     repeats: list[int] = field(default_factory=list)
 
 
-_WORD = re.compile(r"\w+")
-
-
 @lru_cache(maxsize=8192)
 def _trigrams(text: str) -> frozenset[tuple[str, ...]]:
-    words = _WORD.findall(text.casefold())
-    return frozenset(tuple(words[i : i + 3]) for i in range(len(words) - 2))
+    w = words(text)
+    return frozenset(w[i : i + 3] for i in range(len(w) - 2))
 
 
 class _Matcher:

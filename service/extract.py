@@ -29,9 +29,15 @@ def stem(word: str) -> str:
 
 
 @lru_cache(maxsize=8192)
+def words(text: str) -> tuple[str, ...]:
+    """``text``'s words, case-folded; cached, as the same sentences recur across queries."""
+    return tuple(_WORD.findall(text.casefold()))
+
+
+@lru_cache(maxsize=8192)
 def stems(text: str) -> frozenset[str]:
-    """The Porter stems of ``text``'s words; cached, as the same sentences recur across queries."""
-    return frozenset(stem(w) for w in _WORD.findall(text.casefold()))
+    """The Porter stems of ``text``'s words."""
+    return frozenset(stem(w) for w in words(text))
 
 
 @lru_cache(maxsize=1)
