@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from service.answer import Answerer
 from service.chat.engine import ChatEngine
 from service.chat.generator import Generator
-from service.limits import RateLimiter, SearchSlots, SharedRateLimiter
+from service.limits import RateLimiter, SearchSlots
 from service.settings import Settings
 
 
@@ -96,9 +96,10 @@ async def rate_limit(request: Request) -> None:
     if limiter is None:
         return
     client = _bearer(request) or (request.client.host if request.client else "unknown")
-    # The limiter shared between worker processes waits on a file lock: not on the event loop.
-    shared = isinstance(limiter, SharedRateLimiter)
-    wait = await run_in_threadpool(limiter.acquire, client) if shared else limiter.acquire(client)
+    if limiter.blocking:
+        wait = await run_in_threadpool(limiter.acquire, client)
+    else:
+        wait = limiter.acquire(client)
     if wait > 0:
         request.app.state.metrics.rejected.labels(reason="rate_limited").inc()
         raise HTTPException(

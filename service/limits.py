@@ -12,6 +12,9 @@ from pathlib import Path
 class RateLimiter:
     """A token bucket per client: ``per_minute`` requests, with bursts up to the same number."""
 
+    # Whether acquire() may wait (on a lock held by another process): then not on the event loop.
+    blocking = False
+
     def __init__(self, per_minute: int) -> None:
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
@@ -41,6 +44,8 @@ class RateLimiter:
 class SharedRateLimiter(RateLimiter):
     """The same buckets kept in a SQLite file, so that the worker processes of one server share
     them (a client's requests may reach any worker). Clock: CLOCK_MONOTONIC, system-wide."""
+
+    blocking = True
 
     def __init__(self, path: Path, per_minute: int) -> None:
         super().__init__(per_minute)
