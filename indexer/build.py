@@ -198,7 +198,7 @@ def _embed(
 ) -> np.ndarray:
     """Vectors for ``inputs``: cached ones reused, the ``todo`` ones embedded now."""
     vectors = np.zeros((len(inputs), embedder.dimension), dtype=np.float32)
-    fresh = embedder.encode([inputs[i] for i in todo], progress=tick)
+    fresh = embedder.encode_corpus([inputs[i] for i in todo], progress=tick)
     for row, i in enumerate(todo):
         vectors[i] = fresh[row]
     for i, h in enumerate(hashes):
@@ -261,6 +261,7 @@ def _manifest(
             "name": embedder.name,
             "dimension": embedder.dimension,
             "max_seq_length": embedder.max_seq_length,
+            "precision": embedder.corpus_precision,
             "probe": [round(float(x), 6) for x in embedder.probe],
         },
         "chunker": settings.as_dict()

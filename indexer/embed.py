@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,10 +14,28 @@ from indexer.errors import ModelLoadError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+log = logging.getLogger("ragqa")
+
 BUNDLED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 # A fixed sentence whose embedding identifies the model: a renamed copy of the same weights
 # matches, a different model of the same dimension does not.
 PROBE_TEXT = "ragqa probe: which model embedded this index?"
+# Sentences of the kinds an encoder sees (questions, statements, names, numbers, long text): every
+# faster way of running the model is checked against float32 PyTorch on these.
+PROBES = [
+    "Who is OpenAI's chief research officer?",
+    "Why did the researcher leave the company?",
+    "Anthropic reportedly holds 40% of the enterprise AI market compared with 27%.",
+    "The council voted 7-2 on Monday to approve the new budget.",
+    "What is continuous learning?",
+    "Jerry Tworek",
+    "Google's Gemini now claims 650 million monthly users, up sharply from 450 million in July. "
+    * 3,
+    "a",
+]
+PRECISIONS = ("auto", "float32", "bfloat16")
+# Indexing in bfloat16 must keep every probe vector this close to float32 (here: 0.99996).
+BF16_MIN_COSINE = 0.999
 
 
 def bundled_model_path() -> Path:
@@ -68,7 +87,11 @@ class SentenceTransformerEmbedder:
     # PyTorch calls from several threads interfere (see service/batching.py): one thread only.
     parallel_calls = False
 
-    def __init__(self, model: str | None = None, batch_size: int = 64) -> None:
+    def __init__(
+        self, model: str | None = None, batch_size: int = 64, precision: str = "auto"
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -86,6 +109,8 @@ class SentenceTransformerEmbedder:
         except Exception as e:  # any loader failure is a configuration problem for the user
             raise ModelLoadError(f"cannot load model from {self.path}: {e}") from e
         self.batch_size = batch_size
+        self.precision = precision
+        self._corpus_precision: str | None = None
         self.dimension = int(self._model.get_embedding_dimension() or 0)
         self.max_seq_length = int(self._model.max_seq_length)  # type: ignore[arg-type]
         self.tokenizer = HFTokenizer(self.path)
@@ -96,10 +121,62 @@ class SentenceTransformerEmbedder:
         """Longest passage, without the two special tokens, that is embedded whole."""
         return self.max_seq_length - 2
 
-    def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Embed ``texts`` as float32 unit vectors; ``progress`` is told each batch's size."""
+    @property
+    def corpus_precision(self) -> str:
+        """What :meth:`encode_corpus` computes in: ``bfloat16`` or ``float32``, decided once.
+
+        Batch encoding is bound by matrix multiplication, which CPUs with native bfloat16 (AMX,
+        AVX512-BF16) do 2-2.5 times faster than float32 with vectors that agree to cosine 0.9999.
+        ``auto`` uses it only on such a CPU and only when the probe vectors agree; elsewhere
+        bfloat16 is emulated and slower.
+        """
+        if self._corpus_precision is None:
+            self._corpus_precision = self._choose_precision()
+        return self._corpus_precision
+
+    def _choose_precision(self) -> str:
+        if self.precision == "float32" or (self.precision == "auto" and not native_bf16()):
+            return "float32"
+        reference = self.encode(PROBES)
+        cosine = float(np.min(np.sum(self.encode(PROBES, dtype="bfloat16") * reference, axis=1)))
+        if cosine >= BF16_MIN_COSINE:
+            log.info("indexing in bfloat16 (lowest probe cosine to float32 %.5f)", cosine)
+            return "bfloat16"
+        message = (
+            f"{self.name} in bfloat16 disagrees with float32 (lowest probe cosine {cosine:.4f} "
+            f"< {BF16_MIN_COSINE})"
+        )
+        if self.precision == "bfloat16":
+            raise ModelLoadError(f"{message}; set RAGQA_INDEX_PRECISION=float32")
+        log.warning("%s: indexing in float32", message)
+        return "float32"
+
+    def encode_corpus(
+        self, texts: list[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """Embed passages in bulk for an index, in :attr:`corpus_precision`."""
+        return self.encode(texts, progress, dtype=self.corpus_precision)
+
+    def encode(
+        self,
+        texts: list[str],
+        progress: Callable[[int], None] | None = None,
+        dtype: str = "float32",
+    ) -> np.ndarray:
+        """Embed ``texts`` as float32 unit vectors; ``progress`` is told each batch's size.
+
+        ``dtype="bfloat16"`` computes under bfloat16 autocast (see :attr:`corpus_precision`).
+        """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if dtype == "bfloat16":
+            import torch
+
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return self._encode(texts, progress)
+        return self._encode(texts, progress)
+
+    def _encode(self, texts: list[str], progress: Callable[[int], None] | None) -> np.ndarray:
         parts = []
         # Large slices let sentence-transformers sort by length inside each one (less padding);
         # the slicing only exists to report progress.
@@ -118,3 +195,13 @@ class SentenceTransformerEmbedder:
             if progress:
                 progress(len(batch))
         return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (AMX tiles or AVX512-BF16)."""
+    import torch
+
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:  # a PyTorch without these probes: assume emulation
+        return False

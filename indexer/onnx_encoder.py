@@ -18,23 +18,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from indexer.embed import PROBE_TEXT, resolve_model
+from indexer.embed import PROBE_TEXT, PROBES, resolve_model
 from indexer.errors import ModelLoadError
 
 log = logging.getLogger("ragqa")
 
-# Sentences of the kinds the encoder sees (questions, statements, names, numbers, long text).
-PROBES = [
-    "Who is OpenAI's chief research officer?",
-    "Why did the researcher leave the company?",
-    "Anthropic reportedly holds 40% of the enterprise AI market compared with 27%.",
-    "The council voted 7-2 on Monday to approve the new budget.",
-    "What is continuous learning?",
-    "Jerry Tworek",
-    "Google's Gemini now claims 650 million monthly users, up sharply from 450 million in July. "
-    * 3,
-    "a",
-]
 MIN_COSINE = 0.99
 
 

@@ -41,7 +41,7 @@ def _settings(**overrides: Any) -> Settings:
 def _embedder(settings: Settings) -> Any:
     from indexer.embed import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(settings.model or None)
+    return SentenceTransformerEmbedder(settings.model or None, precision=settings.index_precision)
 
 
 index_opt = click.option(
@@ -99,6 +99,13 @@ def main() -> None:
     type=int,
     default=None,
     help="Sentences repeated between passages. [env RAGQA_CHUNK_OVERLAP_SENTENCES; default: 1]",
+)
+@click.option(
+    "--precision",
+    "index_precision",
+    type=click.Choice(["auto", "float32", "bfloat16"]),
+    default=None,
+    help="Arithmetic of the batch encoding. [env RAGQA_INDEX_PRECISION; default: auto]",
 )
 @click.option(
     "--keep",

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
         pattern="^(auto|flat|ivf)$",
         description="Vector index: flat (exact), ivf (IVF-SQ8), or auto by corpus size.",
     )
+    index_precision: str = Field(
+        "auto",
+        pattern="^(auto|float32|bfloat16)$",
+        description="Arithmetic of `ragqa index`'s batch encoding. auto: bfloat16 on a CPU with "
+        "native bfloat16 (AMX or AVX512-BF16) when its probe vectors agree with float32 (cosine "
+        ">= 0.999), else float32. Queries are always encoded as RAGQA_QUERY_ENCODER says.",
+    )
     ivf_threshold: int = Field(200_000, ge=1, description="Passages from which auto picks ivf.")
     nprobe: int = Field(32, ge=1, description="Inverted lists an ivf index searches per query.")
     query_encoder: str = Field(

@@ -19,6 +19,7 @@ def test_manifest_describes_the_build(seed_index: Path, embedder) -> None:  # ty
     manifest = json.loads((seed_index / "current" / "manifest.json").read_text())
     assert manifest["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest["model"]["dimension"] == 384 == embedder.dimension
+    assert manifest["model"]["precision"] == embedder.corpus_precision
     assert manifest["chunker"]["max_tokens"] == 128
     assert manifest["counts"]["documents"] == 5
     assert manifest["counts"]["chunks"] == IndexReader(seed_index).vectors.ntotal

@@ -57,6 +57,7 @@ def test_index_then_ask(corpus: Path, tmp_path: Path) -> None:
             ["index", "--max-tokens", "999", "--source", "."],
             "chunk max_tokens must be between 16 and 254",
         ),
+        (["index", "--precision", "fp8"], "Invalid value for '--precision'"),
     ],
 )
 def test_errors_are_one_line_with_nonzero_exit(args: list[str], message: str) -> None:
@@ -100,7 +101,10 @@ def test_eval_on_questions(corpus: Path, tmp_path: Path) -> None:
     from tests.conftest import QUESTIONS
 
     out = tmp_path / "idx"
-    assert ragqa("index", "--source", str(corpus), "--out", str(out)).returncode == 0
+    args = ("index", "--source", str(corpus), "--out", str(out), "--precision", "float32")
+    assert ragqa(*args).returncode == 0
+    manifest = json.loads((out / "current" / "manifest.json").read_text())
+    assert manifest["model"]["precision"] == "float32"
     r = ragqa("eval", "--questions", str(QUESTIONS), "--index", str(out), "--json")
     assert r.returncode == 0, r.stderr
     hybrid = json.loads(r.stdout)["results"]["hybrid"]
