@@ -101,6 +101,13 @@ def main() -> None:
     help="Sentences repeated between passages. [env RAGQA_CHUNK_OVERLAP_SENTENCES; default: 1]",
 )
 @click.option(
+    "--index-type",
+    type=click.Choice(["auto", "flat", "ivf"]),
+    default=None,
+    help="Vector index: flat (exact), ivf (IVF-SQ8), or auto by corpus size. "
+    "[env RAGQA_INDEX_TYPE; default: auto]",
+)
+@click.option(
     "--precision",
     "index_precision",
     type=click.Choice(["auto", "float32", "bfloat16"]),

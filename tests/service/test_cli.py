@@ -58,6 +58,7 @@ def test_index_then_ask(corpus: Path, tmp_path: Path) -> None:
             "chunk max_tokens must be between 16 and 254",
         ),
         (["index", "--precision", "fp8"], "Invalid value for '--precision'"),
+        (["index", "--index-type", "hnsw"], "Invalid value for '--index-type'"),
     ],
 )
 def test_errors_are_one_line_with_nonzero_exit(args: list[str], message: str) -> None:
@@ -65,6 +66,14 @@ def test_errors_are_one_line_with_nonzero_exit(args: list[str], message: str) ->
     assert r.returncode != 0
     assert message in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_index_type_option(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "idx"
+    r = ragqa("index", "--source", str(corpus), "--out", str(out), "--index-type", "ivf")
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((out / "current" / "manifest.json").read_text())
+    assert manifest["vectors"]["faiss_index"] == "ivf"
 
 
 def test_empty_source_directory(tmp_path: Path) -> None:
