@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 from collections.abc import Iterator
@@ -26,6 +27,13 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
     monkeypatch.setenv("RAGQA_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("RAGQA_SOURCE_DIR", str(tmp_path / "no-source"))
+
+
+def with_precision(embedder, precision: str):  # type: ignore[no-untyped-def]
+    """The session's model under another RAGQA_INDEX_PRECISION, decided afresh."""
+    other = copy.copy(embedder)
+    other.precision, other._corpus_precision = precision, None
+    return other
 
 
 @pytest.fixture(scope="session")

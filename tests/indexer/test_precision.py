@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 
 import numpy as np
@@ -13,16 +12,7 @@ from indexer.clean import clean_document
 from indexer.embed import SentenceTransformerEmbedder, native_bf16
 from indexer.errors import ModelLoadError
 from indexer.load import load_corpus
-from tests.conftest import SEEDS
-
-
-def with_precision(
-    embedder: SentenceTransformerEmbedder, precision: str
-) -> SentenceTransformerEmbedder:
-    """The session's model under another precision setting, decided afresh."""
-    other = copy.copy(embedder)
-    other.precision, other._corpus_precision = precision, None
-    return other
+from tests.conftest import SEEDS, with_precision
 
 
 @pytest.fixture(scope="module")
