@@ -10,7 +10,13 @@ import time
 
 from indexer.store import ChunkRow
 from service.collapse import collapse
-from service.extract import ScoredSentence, SentenceScorer, extract_answer, highlights
+from service.extract import (
+    ScoredSentence,
+    SentenceScorer,
+    extract_answer,
+    highlights,
+    rerank_by_evidence,
+)
 from service.metrics import timed
 from service.retrieval import Mode, Retriever
 from service.schemas import (
@@ -33,9 +39,11 @@ class Answerer:
         retriever: Retriever,
         answer_threshold: float = 0.5,
         coverage_weight: float = 0.5,
+        evidence_weight: float = 1.0,
     ) -> None:
         self.retriever = retriever
         self.answer_threshold = answer_threshold
+        self.evidence_weight = evidence_weight
         self.scorer = SentenceScorer(retriever.reader, coverage_weight)
 
     def ask(self, request: AskRequest, mode: Mode = "hybrid") -> AskResponse:
@@ -48,9 +56,10 @@ class Answerer:
         observe = self.retriever.observe
         with timed(observe, "sentences"):
             scored = self.scorer.score(request.question, retrieval.query, retrieval.hits)
+            hits = rerank_by_evidence(retrieval.hits, scored, self.evidence_weight)
         with timed(observe, "collapse"):
-            groups = collapse(retrieval.hits, scored, k, self.retriever.reader.sentence_vectors)
-        rows = {h.chunk.id: h.chunk for h in retrieval.hits}
+            groups = collapse(hits, scored, k, self.retriever.reader.sentence_vectors)
+        rows = {h.chunk.id: h.chunk for h in hits}
         extracted = extract_answer(
             [g.sentences for g in groups[:ANSWER_PASSAGES]], self.answer_threshold
         )

@@ -82,6 +82,7 @@ def build_answerer(
         retriever,
         answer_threshold=settings.answer_threshold,
         coverage_weight=settings.coverage_weight,
+        evidence_weight=settings.evidence_weight,
     )
 
 

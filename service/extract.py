@@ -105,6 +105,27 @@ class SentenceScorer:
         return out
 
 
+def rerank_by_evidence(
+    hits: list[Hit], scored: dict[int, list[ScoredSentence]], weight: float
+) -> list[Hit]:
+    """Hits reordered by retrieval score, scaled to the best hit's, plus ``weight`` times the
+    score of the passage's best sentence (headlines aside).
+
+    Retrieval scores a passage as a whole; a passage holding one sentence that answers the
+    question should come before one that is merely about the same things.
+    """
+    if not weight or not hits:
+        return hits
+    top = max(h.score for h in hits)
+    scale = 1.0 / top if top > 0 else 1.0
+
+    def evidence(hit: Hit) -> float:
+        return max((s.score for s in scored[hit.chunk.id] if not s.is_title), default=0.0)
+
+    reranked = [Hit(h.chunk, h.score * scale + weight * evidence(h)) for h in hits]
+    return sorted(reranked, key=lambda h: -h.score)
+
+
 def highlights(sentences: list[ScoredSentence], margin: float = 0.05) -> list[ScoredSentence]:
     """The passage's best sentence, and any other within ``margin`` of it, in document order."""
     if not sentences:

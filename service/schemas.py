@@ -78,7 +78,10 @@ class Answer(BaseModel):
 
 class Passage(BaseModel):
     rank: int = Field(description="1-based rank.")
-    score: float = Field(description="Relevance score; higher is better.")
+    score: float = Field(
+        description="Ranking score, higher is better: the retrieval score scaled to the best "
+        "candidate's, plus RAGQA_EVIDENCE_WEIGHT times the score of the passage's best sentence."
+    )
     text: str = Field(description="Passage text, equal to document.text[start:end].")
     doc_id: str
     chunk_id: str

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     coverage_weight: float = Field(
         0.5, ge=0.0, description="Weight of query-term coverage in sentence scores."
     )
+    evidence_weight: float = Field(
+        1.0,
+        ge=0.0,
+        description="Weight of a passage's best sentence score when ordering passages (after "
+        "retrieval scores scaled to the best candidate's); 0 keeps the retrieval order.",
+    )
     log_level: str = Field("info", description="Log level of the server.")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,

@@ -193,3 +193,30 @@ def test_a_headline_is_never_the_answer(client: TestClient) -> None:
     ]:
         answer = client.post("/v1/ask", json={"question": q.question}).json()["answer"]
         assert answer is None or answer["text"] not in titles, q.question
+
+
+def test_evidence_reranking_orders_by_best_sentence() -> None:
+    from indexer.store import ChunkRow
+    from service.extract import ScoredSentence, rerank_by_evidence
+    from service.retrieval import Hit
+
+    def hit(i: int, score: float) -> Hit:
+        row = ChunkRow(i, f"d#{i}", "d", i, 100 * i, 100 * i + 90, "text", "Title", "s", None)
+        return Hit(row, score)
+
+    def sentence(chunk: int, score: float, is_title: bool = False) -> ScoredSentence:
+        start = 100 * chunk
+        return ScoredSentence(
+            chunk, chunk, "d", start, start + 4, "text", score, 0.0, score, is_title
+        )
+
+    hits = [hit(0, 2.0), hit(1, 1.8), hit(2, 1.0)]
+    scored = {
+        0: [sentence(0, 0.3), sentence(0, 0.9, is_title=True)],  # a headline is no evidence
+        1: [sentence(1, 0.8)],
+        2: [],
+    }
+    assert rerank_by_evidence(hits, scored, 0.0) == hits
+    reranked = rerank_by_evidence(hits, scored, 1.0)
+    assert [h.chunk.id for h in reranked] == [1, 0, 2]
+    assert [round(h.score, 6) for h in reranked] == [1.7, 1.3, 0.5]  # 1.8/2 + 0.8, 2/2 + 0.3, 1/2
