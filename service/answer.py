@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from indexer.store import ChunkRow
 from service.collapse import collapse
 from service.extract import (
@@ -18,7 +20,7 @@ from service.extract import (
     rerank_by_evidence,
 )
 from service.metrics import timed
-from service.retrieval import Mode, Retriever
+from service.retrieval import Hit, Mode, Retriever
 from service.schemas import (
     Answer,
     AskRequest,
@@ -46,6 +48,19 @@ class Answerer:
         self.evidence_weight = evidence_weight
         self.scorer = SentenceScorer(retriever.reader, coverage_weight)
 
+    def order(
+        self, question: str, query: np.ndarray, hits: list[Hit], mode: Mode = "hybrid"
+    ) -> tuple[list[Hit], dict[int, list[ScoredSentence]]]:
+        """Score the hits' sentences; in hybrid mode, put the passages with the best ones first.
+
+        Dense-only and lexical-only modes keep their retriever's order: they exist to show what
+        the served (hybrid) ranking adds to either retriever alone.
+        """
+        scored = self.scorer.score(question, query, hits)
+        if mode == "hybrid":
+            hits = rerank_by_evidence(hits, scored, self.evidence_weight)
+        return hits, scored
+
     def ask(self, request: AskRequest, mode: Mode = "hybrid") -> AskResponse:
         started = time.perf_counter()
         k = request.top_k
@@ -55,8 +70,7 @@ class Answerer:
         )
         observe = self.retriever.observe
         with timed(observe, "sentences"):
-            scored = self.scorer.score(request.question, retrieval.query, retrieval.hits)
-            hits = rerank_by_evidence(retrieval.hits, scored, self.evidence_weight)
+            hits, scored = self.order(request.question, retrieval.query, retrieval.hits, mode)
         with timed(observe, "collapse"):
             groups = collapse(hits, scored, k, self.retriever.reader.sentence_vectors)
         rows = {h.chunk.id: h.chunk for h in hits}

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from indexer.errors import SourceError
-from service.retrieval import MODES, Retriever
+from service.answer import Answerer
+from service.retrieval import MODES, Mode
 
 
 @dataclass(frozen=True)
@@ -67,24 +68,25 @@ def recall_at(ranked: list[str], rel: dict[str, int], k: int) -> float:
     return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
 
 
-def rank_documents(retriever: Retriever, question: str, mode: str, k: int) -> list[str]:
-    """Document ids, best first: a document ranks where its best passage ranks."""
-    query = retriever.embed(question)
-    ranked = retriever.rank(question, query, k * 3, mode)  # type: ignore[arg-type]
-    rows = retriever.reader.chunks(i for i, _ in ranked)
+def rank_documents(answerer: Answerer, question: str, mode: Mode, k: int) -> list[str]:
+    """Document ids, best first: a document ranks where its best passage ranks.
+
+    Passages are ordered as ``/v1/ask`` orders them (in hybrid mode, retrieval plus sentence
+    evidence; see ``Answerer.order``).
+    """
+    retrieval = answerer.retriever.retrieve(question, k * 3, mode)
+    hits, _ = answerer.order(question, retrieval.query, retrieval.hits, mode)
     docs: list[str] = []
-    for i, _ in ranked:
-        doc = rows[i].doc_id
-        if doc not in docs:
-            docs.append(doc)
+    for hit in hits:
+        if hit.chunk.doc_id not in docs:
+            docs.append(hit.chunk.doc_id)
     return docs[:k]
 
 
 def evaluate_beir(
     root: Path,
-    embedder: Any,
     build: Callable[[Path, Path], Any],
-    open_retriever: Callable[[Path], Retriever],
+    open_answerer: Callable[[Path], Answerer],
 ) -> dict[str, Any]:
     """Index ``root``'s corpus in a temporary directory and score each retriever on its qrels."""
     data = load_beir(root)
@@ -93,13 +95,13 @@ def evaluate_beir(
         source.mkdir()
         (source / "corpus.jsonl").symlink_to(data.corpus.resolve())
         report = build(source, out)
-        retriever = open_retriever(out)
+        answerer = open_answerer(out)
         results: dict[str, Any] = {}
         for mode in MODES:
             ndcg, r10, r100, latency = [], [], [], []
             for qid, rel in data.qrels.items():
                 started = time.perf_counter()
-                ranked = rank_documents(retriever, data.queries[qid], mode, 100)
+                ranked = rank_documents(answerer, data.queries[qid], mode, 100)
                 latency.append((time.perf_counter() - started) * 1000)
                 ndcg.append(ndcg_at(ranked, rel, 10))
                 r10.append(recall_at(ranked, rel, 10))
@@ -110,7 +112,7 @@ def evaluate_beir(
                 "recall@100": round(float(np.mean(r100)), 4),
                 "latency_ms_p50": round(float(np.percentile(latency, 50)), 2),
             }
-        retriever.reader.close()
+        answerer.retriever.reader.close()
     return {
         "dataset": str(root),
         "documents": report.documents,

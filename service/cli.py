@@ -368,8 +368,8 @@ def eval_(questions: Path | None, beir: Path | None, as_json: bool, **options: A
         assert beir is not None
         from indexer.build import build_index
         from indexer.chunk import ChunkerSettings
+        from service.app import build_answerer
         from service.beir import evaluate_beir
-        from service.retrieval import Retriever
 
         embedder = _embedder(settings)
         chunker = ChunkerSettings(
@@ -378,10 +378,9 @@ def eval_(questions: Path | None, beir: Path | None, as_json: bool, **options: A
         )
         report = evaluate_beir(
             beir,
-            embedder,
             build=lambda src, out: build_index(src, out, embedder, chunker, progress=_progress_bar),
-            open_retriever=lambda out: Retriever.open(
-                out, embedder, candidates=settings.candidates, dense_weight=settings.dense_weight
+            open_answerer=lambda out: build_answerer(
+                settings.model_copy(update={"index_dir": out}), embedder
             ),
         )
         results = report["results"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from indexer.build import build_index
+from service.answer import Answerer
 from service.beir import evaluate_beir, load_beir, ndcg_at, recall_at
 from service.retrieval import Retriever
 from service.search.fusion import convex_fusion, reciprocal_rank_fusion
@@ -45,9 +46,8 @@ def test_metrics() -> None:
 def test_hybrid_beats_each_retriever_alone_on_the_beir_fixture(embedder) -> None:  # type: ignore[no-untyped-def]
     report = evaluate_beir(
         BEIR,
-        embedder,
         build=lambda src, out: build_index(src, out, embedder),
-        open_retriever=lambda out: Retriever.open(out, embedder),
+        open_answerer=lambda out: Answerer(Retriever.open(out, embedder)),
     )
     assert (report["documents"], report["queries"]) == (24, 10)
     r = report["results"]
