@@ -68,7 +68,7 @@ class SentenceScorer:
         self.coverage_weight = coverage_weight
 
     def _idf(self, question: str) -> dict[str, float]:
-        stems = sorted({stem(t) for t in query_terms(question)})
+        stems = sorted({s for s in map(stem, query_terms(question)) if s})
         if not stems:
             return {}
         n, df = self.reader.document_frequency(stems)

@@ -17,12 +17,17 @@ STOPWORDS = frozenset(
     according said say says""".split()
 )
 _WORD = re.compile(r"\w+(?:[.'’\-]\w+)*")
+_CLITIC = re.compile(r"['’](?:s|t|d|ll|re|ve|m)\b")
 
 
 def query_terms(text: str) -> list[str]:
-    """Content words of a query, lower-cased and de-duplicated in order."""
+    """Content words of a query, lower-cased and de-duplicated in order.
+
+    Clitics go too ("OpenAI's" is "openai"): a lone "s" would match every possessive, and
+    Porter stems it to nothing.
+    """
     terms: list[str] = []
-    for match in _WORD.finditer(text.casefold()):
+    for match in _WORD.finditer(_CLITIC.sub("", text.casefold())):
         for word in re.split(r"[.'’\-]", match.group()):
             if word and word not in STOPWORDS and word not in terms:
                 terms.append(word)

@@ -11,7 +11,7 @@ from service.answer import Answerer
 from service.beir import evaluate_beir, load_beir, ndcg_at, recall_at
 from service.retrieval import Retriever
 from service.search.fusion import convex_fusion, reciprocal_rank_fusion
-from service.search.lexical import fts_query
+from service.search.lexical import fts_query, query_terms
 from tests.conftest import DATA
 
 BEIR = DATA / "beir-tiny"
@@ -30,6 +30,12 @@ def test_convex_fusion_normalises_each_list() -> None:
 def test_reciprocal_rank_fusion() -> None:
     fused = reciprocal_rank_fusion([[(1, 9.0), (2, 8.0)], [(2, 1.0), (3, 0.5)]], k=60)
     assert [i for i, _ in fused] == [2, 1, 3]
+
+
+def test_query_terms_drop_stopwords_and_clitics() -> None:
+    assert query_terms("Who is OpenAI's chief? What’s Meta’s lab? We'll see") == [
+        "openai", "chief", "meta", "lab", "see",
+    ]  # fmt: skip
 
 
 def test_fts_query_is_safe_for_any_input() -> None:
