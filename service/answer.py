@@ -33,6 +33,10 @@ from service.schemas import (
 
 # Passages whose sentences compete for the answer: the top of the list a reader sees first.
 ANSWER_PASSAGES = 5
+# How much a passage's rank counts when choosing the answer sentence: its score relative to the
+# first passage's, minus 1, times this. Measured on both question files (answers found, of 35):
+# 0 → 23, 0.1 → 23, 0.25 → 25, 0.5 → 25; abstention unchanged.
+RANK_PRIOR = 0.25
 
 
 class Answerer:
@@ -74,8 +78,14 @@ class Answerer:
         with timed(observe, "collapse"):
             groups = collapse(hits, scored, k, self.retriever.reader.sentence_vectors)
         rows = {h.chunk.id: h.chunk for h in hits}
+        top = max((g.hit.score for g in groups), default=0.0)
         extracted = extract_answer(
-            [g.sentences for g in groups[:ANSWER_PASSAGES]], self.answer_threshold
+            [g.sentences for g in groups[:ANSWER_PASSAGES]],
+            self.answer_threshold,
+            priors=[
+                RANK_PRIOR * (g.hit.score / top - 1.0) if top > 0 else 0.0
+                for g in groups[:ANSWER_PASSAGES]
+            ],
         )
         answer = None
         if extracted is not None:

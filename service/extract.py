@@ -142,28 +142,35 @@ class Extracted:
 
 
 def extract_answer(
-    candidates: list[list[ScoredSentence]], threshold: float, max_follow: int = 3
+    candidates: list[list[ScoredSentence]],
+    threshold: float,
+    max_follow: int = 3,
+    priors: list[float] | None = None,
 ) -> Extracted | None:
     """The best-scoring sentence across passages, or None when it is below ``threshold``.
 
-    A sentence that introduces what follows (ends with a colon) brings the next sentences of its
-    passage along, so "There are three paths:" is answered with the paths. A headline is never the
-    answer: it summarises the article, and the body states the same thing precisely.
+    ``priors`` (one per passage, 0 for the first and negative below it) are added to the scores
+    of that passage's sentences, so between two nearly equal sentences the one from the passage
+    ranked higher answers. A sentence that introduces what follows (ends with a colon) brings the
+    next sentences of its passage along, so "There are three paths:" is answered with the paths.
+    A headline is never the answer: it summarises the article, and the body states the same
+    thing precisely.
     """
+    bias = priors or [0.0] * len(candidates)
     flat = [
-        (i, j)
+        (candidates[i][j].score + bias[i], i, j)
         for i, sentences in enumerate(candidates)
         for j in range(len(sentences))
         if not sentences[j].is_title
     ]
     if not flat:
         return None
-    i, j = max(flat, key=lambda ij: candidates[ij[0]][ij[1]].score)
-    best = candidates[i][j]
-    if best.score < threshold:
+    score, i, j = max(flat, key=lambda item: item[0])
+    if score < threshold:
         return None
+    best = candidates[i][j]
     chosen = [best]
     if best.text.rstrip().endswith(":"):
         chosen.extend(candidates[i][j + 1 : j + 1 + max_follow])
-    confidence = 1.0 / (1.0 + math.exp(-(best.score - threshold) / 0.1))
-    return Extracted(chosen, best.score, round(confidence, 3))
+    confidence = 1.0 / (1.0 + math.exp(-(score - threshold) / 0.1))
+    return Extracted(chosen, score, round(confidence, 3))

@@ -220,3 +220,18 @@ def test_evidence_reranking_orders_by_best_sentence() -> None:
     reranked = rerank_by_evidence(hits, scored, 1.0)
     assert [h.chunk.id for h in reranked] == [1, 0, 2]
     assert [round(h.score, 6) for h in reranked] == [1.7, 1.3, 0.5]  # 1.8/2 + 0.8, 2/2 + 0.3, 1/2
+
+
+def test_a_higher_ranked_passage_wins_a_near_tie_for_the_answer() -> None:
+    from service.extract import ScoredSentence, extract_answer
+
+    def sentence(chunk: int, score: float) -> ScoredSentence:
+        return ScoredSentence(
+            chunk, chunk, "d", 10 * chunk, 10 * chunk + 5, f"s{chunk}", score, 0, score
+        )
+
+    first, second = [sentence(0, 0.80)], [sentence(1, 0.85)]
+    assert extract_answer([first, second], 0.5).sentences[0].chunk_id == 1  # type: ignore[union-attr]
+    chosen = extract_answer([first, second], 0.5, priors=[0.0, -0.1])
+    assert chosen is not None and chosen.sentences[0].chunk_id == 0 and chosen.score == 0.80
+    assert extract_answer([[sentence(0, 0.55)]], 0.5, priors=[-0.1]) is None  # below threshold
