@@ -68,11 +68,11 @@ class SentenceScorer:
         self.coverage_weight = coverage_weight
 
     def _idf(self, question: str) -> dict[str, float]:
-        stems = sorted({s for s in map(stem, query_terms(question)) if s})
-        if not stems:
+        terms = sorted({s for s in map(stem, query_terms(question)) if s})
+        if not terms:
             return {}
-        n, df = self.reader.document_frequency(stems)
-        return {t: math.log(1 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t in stems}
+        n, df = self.reader.document_frequency(terms)
+        return {t: math.log(1 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t in terms}
 
     def score(
         self, question: str, query: np.ndarray, hits: list[Hit]
@@ -92,8 +92,8 @@ class SentenceScorer:
             scored = []
             for sid, start, end in spans[chunk.id]:
                 text = chunk.text[start - chunk.start : end - chunk.start]
-                words = stems(text)
-                coverage = sum(w for t, w in idf.items() if t in words) / total
+                present = stems(text)
+                coverage = sum(w for t, w in idf.items() if t in present) / total
                 scored.append(
                     ScoredSentence(
                         sid, chunk.id, chunk.doc_id, start, end, text, dense[sid], coverage,
