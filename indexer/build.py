@@ -13,7 +13,7 @@ import numpy as np
 
 from indexer import __version__
 from indexer.chunk import Chunker, ChunkerSettings
-from indexer.clean import clean_document
+from indexer.clean import RULES_VERSION, clean_document
 from indexer.embed import SentenceTransformerEmbedder
 from indexer.errors import SourceError
 from indexer.load import iter_source_files, load_corpus
@@ -60,7 +60,8 @@ def corpus_fingerprint(
     h = hashlib.sha256()
     h.update(index_type.encode())
     h.update(
-        f"{FORMAT_VERSION}|{__version__}|{model_name}|{sorted(chunker.as_dict().items())}".encode()
+        f"{FORMAT_VERSION}|{__version__}|{RULES_VERSION}|{model_name}|"
+        f"{sorted(chunker.as_dict().items())}".encode()
     )
     for path in iter_source_files(source):
         h.update(path.relative_to(source).as_posix().encode() + b"\0")
@@ -115,7 +116,8 @@ def build_index(
         for raw in loaded.documents:
             doc = clean_document(raw)
             if doc is None:
-                skipped.append(Skipped(raw.path, "no article text left after cleaning"))
+                where = f"{raw.path} record {raw.doc_id!r}" if raw.format == "jsonl" else raw.path
+                skipped.append(Skipped(where, "no article text left after cleaning"))
             else:
                 documents.append(doc)
         if not documents:

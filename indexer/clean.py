@@ -8,6 +8,10 @@ import unicodedata
 
 from indexer.models import Document, RawDocument
 
+# Part of the corpus fingerprint: bump it when a rule change can change the cleaned text, so that
+# `ragqa index --if-stale` rebuilds.
+RULES_VERSION = 2
+
 _BLOCK_TAGS = (
     "address article aside blockquote dd div dl dt fieldset figcaption footer h1 h2 h3 h4 h5 h6 "
     "header hr li main nav ol p pre section table tbody thead tfoot tr ul"
@@ -62,19 +66,31 @@ _TICKER_ROW = re.compile(
 )
 _CREDIT = re.compile(r"^(?:photo|image|picture|illustration|video)s?(?: credit)?\s*[:/|]", re.I)
 _SENTENCE_END = re.compile(r"[.!?…\"”’)]$")
+# Legal and promo footer lines are short; a longer line that matches is an article paragraph.
+_FOOTER_LINE_WORDS = 60
 
 
 def clean_document(raw: RawDocument) -> Document | None:
-    """Return the cleaned document, or None when no article text is left."""
+    """Return the cleaned document, or None when no article text is left.
+
+    Page chrome is removed from pages (HTML, WordPress, Markdown, text dumps). A JSONL record's
+    ``text`` is already one document's text, so it is only normalised: the chrome rules are built
+    for page dumps, and would drop a one-line record that reads like a headline, or a paragraph
+    that happens to say "for more information, visit".
+    """
     body = html_to_text(raw.html) if raw.html is not None else raw.text or ""
     if raw.html is None:
         body = _EMPHASIS.sub(r"\2", html.unescape(body))
     blocks = [[_normalise_line(line) for line in block] for block in _blocks(body)]
     blocks = [[line for line in block if line] for block in blocks]
     title = _normalise_line(raw.title or "") or None
-    if title is None:
-        title = _headline(blocks)
-    blocks = remove_chrome(blocks, title)
+    if raw.format != "jsonl":
+        inferred = title is None
+        if inferred:
+            title = _headline(blocks)
+        blocks = remove_chrome(blocks, title)
+        if inferred and title is not None and not any(blocks):
+            blocks, title = [[title]], None  # a page that is a single headline-like line
     if not any(blocks):
         return None
     body_text = "\n\n".join("\n".join(block) for block in blocks if block)
@@ -178,9 +194,14 @@ def remove_chrome(blocks: list[list[str]], title: str | None) -> list[list[str]]
                 drop.add(m)
                 budget -= 1
                 m += step
-    # Legal and promo footers: the whole block when it is short, else just the line.
+    # Legal and promo footers: the whole block when it is short, else just the line. A line longer
+    # than a footer line is a paragraph that mentions such words, and stays.
     for b, block in enumerate(blocks):
-        hits = [i for i, line in enumerate(block) if is_legal_or_promo(line)]
+        hits = [
+            i
+            for i, line in enumerate(block)
+            if _words(line) <= _FOOTER_LINE_WORDS and is_legal_or_promo(line)
+        ]
         if hits:
             whole = sum(_words(line) for line in block) <= 80
             for n, (fb, i, _) in enumerate(flat):

@@ -13,6 +13,7 @@ from indexer.chunk import ChunkerSettings
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SourceError
 from indexer.store import IndexReader, resolve_version
 from service.retrieval import Retriever
+from tests.conftest import SEEDS
 
 
 def test_manifest_describes_the_build(seed_index: Path, embedder) -> None:  # type: ignore[no-untyped-def]
@@ -26,6 +27,16 @@ def test_manifest_describes_the_build(seed_index: Path, embedder) -> None:  # ty
     assert manifest["built_at"].endswith("Z") and manifest["package_version"]
     assert len(manifest["corpus"]["fingerprint"]) == 64
     assert (seed_index / "current").is_symlink()
+
+
+def test_index_is_stale_after_a_cleaning_rule_change(
+    seed_index: Path,
+    embedder,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    assert is_fresh(SEEDS, seed_index, embedder.name, ChunkerSettings())
+    monkeypatch.setattr("indexer.build.RULES_VERSION", 10**6)
+    assert not is_fresh(SEEDS, seed_index, embedder.name, ChunkerSettings())
 
 
 def test_rebuild_reuses_unchanged_embeddings(corpus: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]

@@ -153,3 +153,30 @@ def test_document_of_only_chrome_is_dropped() -> None:
         doc_id="d", path="d.txt", format="text", text="Skip to main content\nShare it\nX"
     )
     assert clean_document(raw) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "How do I learn Python?",  # one line that reads like a headline (a Quora question)
+        "What is the best way to invest $1000? This is not financial advice, but index funds.",
+        "Aspirin lowers fever. For more information, visit the trial's page.",
+    ],
+)
+def test_jsonl_record_text_is_kept_whole(text: str) -> None:
+    """A record is a document's own text: the page-chrome rules do not run on it."""
+    doc = clean_document(RawDocument(doc_id="r", path="c.jsonl", format="jsonl", text=text))
+    assert doc is not None
+    assert doc.text == text
+    assert doc.title and text.startswith(doc.title.rstrip("…"))
+
+
+def test_page_of_one_headline_like_line_is_kept() -> None:
+    assert _clean("Aspirin lowers fever in adults") == "Aspirin lowers fever in adults"
+
+
+def test_long_paragraph_mentioning_promo_words_is_kept() -> None:
+    para = " ".join(["Researchers measured the effect across many hospitals."] * 8)
+    para += " For more information, visit the registry."
+    out = _clean(f"Headline Here\n\n{para}\n\nFor more information, visit https://x.test.")
+    assert para in out and "https://x.test" not in out

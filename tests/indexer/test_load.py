@@ -179,3 +179,28 @@ def test_missing_and_empty_sources(tmp_path: Path) -> None:
 )
 def test_parse_date(value: str, expected: str | None) -> None:
     assert parse_date(value) == expected
+
+
+def test_beir_records_without_titles_are_all_indexed(tmp_path: Path) -> None:
+    """BEIR corpora (Quora, FiQA) have empty titles and one-line records; none may be lost."""
+    from indexer.clean import clean_document
+
+    records = [
+        {"_id": "q1", "title": "", "text": "How do I learn Python quickly"},
+        {
+            "_id": "q2",
+            "title": "",
+            "text": "Is this financial advice? This is not financial advice.",
+        },
+        {"_id": "q3", "title": "Paper", "text": "Click here to see the data. Results held."},
+    ]
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n", "utf-8")
+    raws = [d for d in load_file(path, doc_id="corpus") if isinstance(d, RawDocument)]
+    docs = [clean_document(r) for r in raws]
+    assert [d.doc_id for d in docs if d is not None] == ["q1", "q2", "q3"]
+    assert [d.text for d in docs if d is not None] == [
+        "How do I learn Python quickly",
+        "Is this financial advice? This is not financial advice.",
+        "Paper\n\nClick here to see the data. Results held.",
+    ]
