@@ -101,8 +101,11 @@ def evaluate_beir(
             ndcg, r10, r100, latency = [], [], [], []
             for qid, rel in data.qrels.items():
                 started = time.perf_counter()
-                ranked = rank_documents(answerer, data.queries[qid], mode, 100)
+                ranked = rank_documents(answerer, data.queries[qid], mode, 101)
                 latency.append((time.perf_counter() - started) * 1000)
+                # As BEIR's evaluation does: a document with the query's own id is the query
+                # itself (Quora and ArguAna put every query in the corpus), not a result.
+                ranked = [d for d in ranked if d != qid][:100]
                 ndcg.append(ndcg_at(ranked, rel, 10))
                 r10.append(recall_at(ranked, rel, 10))
                 r100.append(recall_at(ranked, rel, 100))

@@ -62,6 +62,29 @@ def test_hybrid_beats_each_retriever_alone_on_the_beir_fixture(embedder) -> None
     assert r["hybrid"]["recall@10"] >= max(r["dense"]["recall@10"], r["lexical"]["recall@10"])
 
 
+def test_beir_query_is_not_its_own_result(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """As in BEIR's evaluation, a corpus document with the query's id (Quora, ArguAna) is skipped."""
+    import json
+
+    corpus = [
+        {"_id": "q1", "title": "", "text": "How can I make my sourdough bread rise higher?"},
+        {"_id": "d1", "title": "", "text": "Why does my sourdough loaf stay flat after baking?"},
+        {"_id": "d2", "title": "", "text": "The tax office opens at nine on weekdays."},
+    ]
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in corpus), "utf-8")
+    (tmp_path / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": corpus[0]["text"]}))
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    report = evaluate_beir(
+        tmp_path,
+        build=lambda src, out: build_index(src, out, embedder),
+        open_answerer=lambda out: Answerer(Retriever.open(out, embedder)),
+    )
+    assert report["documents"] == 3
+    for mode in ("dense", "lexical", "hybrid"):
+        assert report["results"][mode]["ndcg@10"] == 1.0, mode
+
+
 def test_beir_loader_errors(tmp_path: Path) -> None:
     from indexer.errors import SourceError
 
