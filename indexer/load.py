@@ -144,20 +144,22 @@ def _from_jsonl(records: list[tuple[int, Any]], name: str) -> list[RawDocument |
         if not isinstance(rec, dict):
             out.append(Skipped(where, "not a JSON object"))
             continue
-        rec_id, text = rec.get("id", rec.get("_id")), rec.get("text")
+        rec_id, text, title = rec.get("id", rec.get("_id")), rec.get("text"), _str(rec.get("title"))
         if rec_id is None or str(rec_id).strip() == "":
             out.append(Skipped(where, "record has no 'id'"))
             continue
         if not isinstance(text, str) or not text.strip():
-            out.append(Skipped(where, "record has no 'text'"))
-            continue
+            if title is None:
+                out.append(Skipped(where, "record has no 'text'"))
+                continue
+            text, title = title, None  # a title alone is the text (BEIR's SciDocs, TREC-COVID)
         out.append(
             RawDocument(
                 doc_id=str(rec_id).strip(),
                 path=name,
                 format="jsonl",
                 text=text,
-                title=_str(rec.get("title")),
+                title=title,
                 url=_str(rec.get("url")),
                 site_name=_str(rec.get("site_name")),
                 author=_str(rec.get("author")),

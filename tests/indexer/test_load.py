@@ -181,8 +181,9 @@ def test_parse_date(value: str, expected: str | None) -> None:
     assert parse_date(value) == expected
 
 
-def test_beir_records_without_titles_are_all_indexed(tmp_path: Path) -> None:
-    """BEIR corpora (Quora, FiQA) have empty titles and one-line records; none may be lost."""
+def test_beir_records_are_all_indexed(tmp_path: Path) -> None:
+    """BEIR corpora have untitled one-line records (Quora, FiQA) and titles without text
+    (SciDocs, TREC-COVID); none may be lost."""
     from indexer.clean import clean_document
 
     records = [
@@ -193,14 +194,16 @@ def test_beir_records_without_titles_are_all_indexed(tmp_path: Path) -> None:
             "text": "Is this financial advice? This is not financial advice.",
         },
         {"_id": "q3", "title": "Paper", "text": "Click here to see the data. Results held."},
+        {"_id": "q4", "title": "A title with no abstract", "text": ""},
     ]
     path = tmp_path / "corpus.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n", "utf-8")
     raws = [d for d in load_file(path, doc_id="corpus") if isinstance(d, RawDocument)]
     docs = [clean_document(r) for r in raws]
-    assert [d.doc_id for d in docs if d is not None] == ["q1", "q2", "q3"]
+    assert [d.doc_id for d in docs if d is not None] == ["q1", "q2", "q3", "q4"]
     assert [d.text for d in docs if d is not None] == [
         "How do I learn Python quickly",
         "Is this financial advice? This is not financial advice.",
         "Paper\n\nClick here to see the data. Results held.",
+        "A title with no abstract",
     ]
