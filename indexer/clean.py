@@ -74,9 +74,9 @@ def clean_document(raw: RawDocument) -> Document | None:
     """Return the cleaned document, or None when no article text is left.
 
     Page chrome is removed from pages (HTML, WordPress, Markdown, text dumps). A JSONL record's
-    ``text`` is already one document's text, so it is only normalised: the chrome rules are built
-    for page dumps, and would drop a one-line record that reads like a headline, or a paragraph
-    that happens to say "for more information, visit".
+    ``text`` is already one document's text, so it is only normalised (and a first line repeating
+    its title dropped): the chrome rules are built for page dumps, and would drop a one-line record
+    that reads like a headline, or a paragraph that happens to say "for more information, visit".
     """
     body = html_to_text(raw.html) if raw.html is not None else raw.text or ""
     if raw.html is None:
@@ -91,6 +91,10 @@ def clean_document(raw: RawDocument) -> Document | None:
         blocks = remove_chrome(blocks, title)
         if inferred and title is not None and not any(blocks):
             blocks, title = [[title]], None  # a page that is a single headline-like line
+    elif title is not None and blocks and _key(blocks[0][0]) == _key(title):
+        rest = [blocks[0][1:], *blocks[1:]]
+        if any(rest):
+            blocks = rest  # a record whose text repeats its title as its first line
     if not any(blocks):
         return None
     body_text = "\n\n".join("\n".join(block) for block in blocks if block)

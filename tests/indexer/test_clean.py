@@ -180,3 +180,14 @@ def test_long_paragraph_mentioning_promo_words_is_kept() -> None:
     para += " For more information, visit the registry."
     out = _clean(f"Headline Here\n\n{para}\n\nFor more information, visit https://x.test.")
     assert para in out and "https://x.test" not in out
+
+
+def test_jsonl_record_repeating_its_title_keeps_it_once() -> None:
+    def clean(text: str) -> str | None:
+        raw = RawDocument(doc_id="r", path="c.jsonl", format="jsonl", text=text, title="Tides")
+        doc = clean_document(raw)
+        return doc.text if doc else None
+
+    assert clean("Tides\n\nThe moon pulls the sea.") == "Tides\n\nThe moon pulls the sea."
+    assert clean("Tides\nThe moon pulls the sea.") == "Tides\n\nThe moon pulls the sea."
+    assert clean("Tides") == "Tides\n\nTides"
