@@ -10,7 +10,7 @@ from indexer.models import Document, RawDocument
 
 # Part of the corpus fingerprint: bump it when a rule change can change the cleaned text, so that
 # `ragqa index --if-stale` rebuilds.
-RULES_VERSION = 2
+RULES_VERSION = 3
 
 _BLOCK_TAGS = (
     "address article aside blockquote dd div dl dt fieldset figcaption footer h1 h2 h3 h4 h5 h6 "
@@ -66,6 +66,12 @@ _TICKER_ROW = re.compile(
 )
 _CREDIT = re.compile(r"^(?:photo|image|picture|illustration|video)s?(?: credit)?\s*[:/|]", re.I)
 _SENTENCE_END = re.compile(r"[.!?…\"”’)]$")
+# Inline TeX left by pages that render it client-side (MathJax, KaTeX), and its text-style macros.
+_TEX_INLINE = re.compile(r"\$([^$\n]{1,80})\$")
+_TEX_TEXT = re.compile(
+    r"\\(?:text|textrm|textit|textbf|textsf|texttt|mathrm|mathit|mathbf|mathsf|operatorname)"
+    r"\{([^{}$\\]*)\}"
+)
 # Legal and promo footer lines are short; a longer line that matches is an article paragraph.
 _FOOTER_LINE_WORDS = 60
 
@@ -146,7 +152,17 @@ def _blocks(text: str) -> list[list[str]]:
 
 def _normalise_line(line: str) -> str:
     line = unicodedata.normalize("NFC", _INVISIBLE.sub("", line))
+    if "\\" in line:
+        line = _TEX_INLINE.sub(_untex, line)
     return _SPACES.sub(" ", line).strip()
+
+
+def _untex(match: re.Match[str]) -> str:
+    """Inline TeX that only styles text (``$\\text{o}1$``) as the text a reader sees (``o1``)."""
+    inner = _TEX_TEXT.sub(r"\1", match.group(1))
+    if inner == match.group(1) or "\\" in inner or "{" in inner:
+        return match.group(0)  # real mathematics, or no TeX at all: left as written
+    return inner
 
 
 def _key(line: str) -> str:

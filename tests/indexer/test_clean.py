@@ -191,3 +191,14 @@ def test_jsonl_record_repeating_its_title_keeps_it_once() -> None:
     assert clean("Tides\n\nThe moon pulls the sea.") == "Tides\n\nThe moon pulls the sea."
     assert clean("Tides\nThe moon pulls the sea.") == "Tides\n\nThe moon pulls the sea."
     assert clean("Tides") == "Tides\n\nTides"
+
+
+def test_inline_tex_that_only_styles_text_becomes_that_text() -> None:
+    out = _clean(
+        "Models\n\nHis work on the $\\text{o}1$ and $\\mathrm{o3}$ models cost $5 or $10.\n\n"
+        "The loss is $\\frac{a}{b}$ and $x^2$ stays."
+    )
+    assert out == (
+        "Models\n\nHis work on the o1 and o3 models cost $5 or $10.\n\n"
+        "The loss is $\\frac{a}{b}$ and $x^2$ stays."
+    )
