@@ -13,7 +13,7 @@ import numpy as np
 
 from indexer import __version__
 from indexer.chunk import Chunker, ChunkerSettings
-from indexer.clean import RULES_VERSION, clean_document
+from indexer.clean import clean_document
 from indexer.embed import SentenceTransformerEmbedder
 from indexer.errors import SourceError
 from indexer.load import iter_source_files, load_corpus
@@ -53,6 +53,12 @@ class BuildReport:
     full_reason: str | None = None  # why nothing was reused, when that was forced
 
 
+# Part of the corpus fingerprint: bump it when a change to cleaning or to what is embedded can
+# change what a rebuild produces, so that `ragqa index --if-stale` rebuilds (unchanged vectors are
+# reused).
+PIPELINE_VERSION = 4
+
+
 def corpus_fingerprint(
     source: Path, model_name: str, chunker: ChunkerSettings, index_type: str = "auto"
 ) -> str:
@@ -60,7 +66,7 @@ def corpus_fingerprint(
     h = hashlib.sha256()
     h.update(index_type.encode())
     h.update(
-        f"{FORMAT_VERSION}|{__version__}|{RULES_VERSION}|{model_name}|"
+        f"{FORMAT_VERSION}|{__version__}|{PIPELINE_VERSION}|{model_name}|"
         f"{sorted(chunker.as_dict().items())}".encode()
     )
     for path in iter_source_files(source):
@@ -87,7 +93,9 @@ def embedding_input(title: str, text: str, title_words: int = 24) -> str:
     """
     words = title.split()
     head = " ".join(words[:title_words])
-    return f"{head}\n{text}" if head and not text.startswith(head) else text
+    # A document without a headline is titled by its opening words, cut with an ellipsis.
+    opening = head.removesuffix("…")
+    return f"{head}\n{text}" if head and not text.startswith(opening) else text
 
 
 def text_hash(text: str) -> str:

@@ -8,10 +8,6 @@ import unicodedata
 
 from indexer.models import Document, RawDocument
 
-# Part of the corpus fingerprint: bump it when a rule change can change the cleaned text, so that
-# `ragqa index --if-stale` rebuilds.
-RULES_VERSION = 3
-
 _BLOCK_TAGS = (
     "address article aside blockquote dd div dl dt fieldset figcaption footer h1 h2 h3 h4 h5 h6 "
     "header hr li main nav ol p pre section table tbody thead tfoot tr ul"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.build import build_index, is_fresh
+from indexer.build import build_index, embedding_input, is_fresh
 from indexer.chunk import ChunkerSettings
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SourceError
 from indexer.store import IndexReader, resolve_version
@@ -29,13 +29,13 @@ def test_manifest_describes_the_build(seed_index: Path, embedder) -> None:  # ty
     assert (seed_index / "current").is_symlink()
 
 
-def test_index_is_stale_after_a_cleaning_rule_change(
+def test_index_is_stale_after_a_pipeline_change(
     seed_index: Path,
     embedder,
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
     assert is_fresh(SEEDS, seed_index, embedder.name, ChunkerSettings())
-    monkeypatch.setattr("indexer.build.RULES_VERSION", 10**6)
+    monkeypatch.setattr("indexer.build.PIPELINE_VERSION", 10**6)
     assert not is_fresh(SEEDS, seed_index, embedder.name, ChunkerSettings())
 
 
@@ -123,3 +123,13 @@ def test_corrupt_index_is_refused(seed_index: Path, tmp_path: Path) -> None:
     (copy / "manifest.json").write_text("{")
     with pytest.raises(IndexCorruptError, match=r"cannot read .*manifest.json"):
         IndexReader(copy)
+
+
+def test_embedding_input_adds_the_headline_once() -> None:
+    assert embedding_input("Tides", "The moon pulls the sea.") == "Tides\nThe moon pulls the sea."
+    assert embedding_input("Tides", "Tides\n\nThe moon pulls.") == "Tides\n\nThe moon pulls."
+    # An untitled document is titled by its opening words: its first passage already starts so.
+    opening = "In the high-stakes world of AI, talent is the scarcest resource of all…"
+    first = "In the high-stakes world of AI, talent is the scarcest resource of all today."
+    assert embedding_input(opening, first) == first
+    assert embedding_input(opening, "Later text.") == f"{opening}\nLater text."
