@@ -80,8 +80,8 @@ class Passage(BaseModel):
     rank: int = Field(description="1-based rank.")
     score: float = Field(
         description="Ranking score, higher is better: the retrieval score scaled to the best "
-        "candidate's, plus RAGQA_EVIDENCE_WEIGHT times the score of the passage's best sentence "
-        "(with the weight 0, the retrieval score itself)."
+        "candidate's, plus RAGQA_EVIDENCE_WEIGHT (scaled down for questions over 30 words) times "
+        "the score of the passage's best sentence (with the weight 0, the retrieval score itself)."
     )
     text: str = Field(description="Passage text, equal to document.text[start:end].")
     doc_id: str

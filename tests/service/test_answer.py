@@ -222,6 +222,21 @@ def test_evidence_reranking_orders_by_best_sentence() -> None:
     assert [round(h.score, 6) for h in reranked] == [1.7, 1.3, 0.5]  # 1.8/2 + 0.8, 2/2 + 0.3, 1/2
 
 
+def test_evidence_weight_shrinks_for_queries_longer_than_a_sentence(
+    seed_index: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    from service.answer import EVIDENCE_QUERY_WORDS, Answerer
+    from service.retrieval import Retriever
+
+    answerer = Answerer(Retriever.open(seed_index, embedder), evidence_weight=2.0)
+    assert answerer.evidence_weight_for("Who is OpenAI's chief research officer?") == 2.0
+    assert answerer.evidence_weight_for(" ".join(["w"] * EVIDENCE_QUERY_WORDS)) == 2.0
+    long_query = " ".join(["Tworek left to study learning."] * 30)  # 150 words
+    assert answerer.evidence_weight_for(long_query) == pytest.approx(
+        2.0 * EVIDENCE_QUERY_WORDS / 150
+    )
+
+
 def test_a_higher_ranked_passage_wins_a_near_tie_for_the_answer() -> None:
     from service.extract import ScoredSentence, extract_answer
 
