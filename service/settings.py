@@ -82,7 +82,8 @@ class Settings(BaseSettings):
         1.0,
         ge=0.0,
         description="Weight of a passage's best sentence score when ordering passages (after "
-        "retrieval scores scaled to the best candidate's); 0 keeps the retrieval order.",
+        "retrieval scores scaled to the best candidate's), times 30 / words for a query over 30 "
+        "words; 0 keeps the retrieval order.",
     )
     log_level: str = Field("info", description="Log level of the server.")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
