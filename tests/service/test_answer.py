@@ -222,9 +222,8 @@ def test_evidence_reranking_orders_by_best_sentence() -> None:
     assert [round(h.score, 6) for h in reranked] == [1.7, 1.3, 0.5]  # 1.8/2 + 0.8, 2/2 + 0.3, 1/2
 
 
-def test_evidence_weight_shrinks_for_queries_longer_than_a_sentence(
-    seed_index: Path, embedder
-) -> None:  # type: ignore[no-untyped-def]
+def test_evidence_weight_shrinks_for_long_queries(seed_index: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """Evidence is one sentence: a query longer than a sentence weighs it less."""
     from service.answer import EVIDENCE_QUERY_WORDS, Answerer
     from service.retrieval import Retriever
 
