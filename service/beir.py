@@ -87,8 +87,12 @@ def evaluate_beir(
     root: Path,
     build: Callable[[Path, Path], Any],
     open_answerer: Callable[[Path], Answerer],
+    progress: Callable[[int, str], Callable[[int], Any]] | None = None,
 ) -> dict[str, Any]:
-    """Index ``root``'s corpus in a temporary directory and score each retriever on its qrels."""
+    """Index ``root``'s corpus in a temporary directory and score each retriever on its qrels.
+
+    ``progress(total, label)``, when given, returns a function called with 1 per query scored.
+    """
     data = load_beir(root)
     with tempfile.TemporaryDirectory(prefix="ragqa-beir-") as tmp:
         source, out = Path(tmp) / "source", Path(tmp) / "index"
@@ -99,6 +103,7 @@ def evaluate_beir(
         results: dict[str, Any] = {}
         for mode in MODES:
             ndcg, r10, r100, latency = [], [], [], []
+            tick = progress(len(data.qrels), f"{mode} queries") if progress else None
             for qid, rel in data.qrels.items():
                 started = time.perf_counter()
                 ranked = rank_documents(answerer, data.queries[qid], mode, 101)
@@ -109,6 +114,8 @@ def evaluate_beir(
                 ndcg.append(ndcg_at(ranked, rel, 10))
                 r10.append(recall_at(ranked, rel, 10))
                 r100.append(recall_at(ranked, rel, 100))
+                if tick:
+                    tick(1)
             results[mode] = {
                 "ndcg@10": round(float(np.mean(ndcg)), 4),
                 "recall@10": round(float(np.mean(r10)), 4),
@@ -120,6 +127,7 @@ def evaluate_beir(
         "dataset": str(root),
         "documents": report.documents,
         "passages": report.chunks,
+        "skipped": [f"{s.path}: {s.reason}" for s in report.skipped],
         "queries": len(data.qrels),
         "results": results,
     }

@@ -177,11 +177,11 @@ def index(full: bool, if_stale: bool, **options: Any) -> None:
     )
 
 
-def _progress_bar(total: int, label: str) -> Any:
+def _progress_bar(total: int, label: str, unit: str = "passage") -> Any:
     """A tqdm bar on a terminal; silent otherwise."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=label, unit="passage", disable=not sys.stderr.isatty())
+    bar = tqdm(total=total, desc=label, unit=unit, disable=not sys.stderr.isatty())
     return bar.update
 
 
@@ -382,6 +382,14 @@ def eval_(questions: Path | None, beir: Path | None, as_json: bool, **options: A
             open_answerer=lambda out: build_answerer(
                 settings.model_copy(update={"index_dir": out}), embedder
             ),
+            progress=lambda total, label: _progress_bar(total, label, unit="query"),
+        )
+        for skipped in report["skipped"]:
+            click.echo(f"skipped {skipped}", err=True)
+        click.echo(
+            f"{report['documents']} documents ({len(report['skipped'])} skipped) in "
+            f"{report['passages']} passages, {report['queries']} queries",
+            err=True,
         )
         results = report["results"]
         columns = ["ndcg@10", "recall@10", "recall@100", "latency_ms_p50"]

@@ -94,6 +94,7 @@ def test_eval_on_the_beir_fixture() -> None:
     r = ragqa("eval", "--beir", str(DATA / "beir-tiny"), "--json")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
+    assert report["skipped"] == [] and "24 documents (0 skipped) in 24 passages" in r.stderr
     assert set(report["results"]) == {"dense", "lexical", "hybrid"}
     for metrics in report["results"].values():
         assert set(metrics) >= {"ndcg@10", "recall@10", "recall@100"}

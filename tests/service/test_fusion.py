@@ -70,6 +70,7 @@ def test_beir_query_is_not_its_own_result(tmp_path: Path, embedder) -> None:  # 
         {"_id": "q1", "title": "", "text": "How can I make my sourdough bread rise higher?"},
         {"_id": "d1", "title": "", "text": "Why does my sourdough loaf stay flat after baking?"},
         {"_id": "d2", "title": "", "text": "The tax office opens at nine on weekdays."},
+        {"_id": "d3", "title": "", "text": " "},
     ]
     (tmp_path / "qrels").mkdir()
     (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in corpus), "utf-8")
@@ -81,6 +82,7 @@ def test_beir_query_is_not_its_own_result(tmp_path: Path, embedder) -> None:  # 
         open_answerer=lambda out: Answerer(Retriever.open(out, embedder)),
     )
     assert report["documents"] == 3
+    assert report["skipped"] == ["corpus.jsonl line 4: record has no 'text'"]
     for mode in ("dense", "lexical", "hybrid"):
         assert report["results"][mode]["ndcg@10"] == 1.0, mode
 
