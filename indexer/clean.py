@@ -84,7 +84,7 @@ def clean_document(raw: RawDocument) -> Document | None:
     if raw.html is None:
         body = _EMPHASIS.sub(r"\2", html.unescape(body))
     blocks = [[_normalise_line(line) for line in block] for block in _blocks(body)]
-    blocks = [[line for line in block if line] for block in blocks]
+    blocks = [kept for block in blocks if (kept := [line for line in block if line])]
     title = _normalise_line(raw.title or "") or None
     if raw.format != "jsonl":
         inferred = title is None

@@ -191,6 +191,7 @@ def test_jsonl_record_repeating_its_title_keeps_it_once() -> None:
     assert clean("Tides\n\nThe moon pulls the sea.") == "Tides\n\nThe moon pulls the sea."
     assert clean("Tides\nThe moon pulls the sea.") == "Tides\n\nThe moon pulls the sea."
     assert clean("Tides") == "Tides\n\nTides"
+    assert clean("\n \n\nThe moon pulls the sea.") == "Tides\n\nThe moon pulls the sea."
 
 
 def test_inline_tex_that_only_styles_text_becomes_that_text() -> None:
