@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from indexer.choices import PRECISIONS
 from indexer.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ PROBES = [
     * 3,
     "a",
 ]
-PRECISIONS = ("auto", "float32", "bfloat16")
 # Indexing in bfloat16 must keep every probe vector this close to float32 (here: 0.99996).
 BF16_MIN_COSINE = 0.999
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from indexer.choices import INDEX_TYPES
 from indexer.errors import IndexCorruptError, IndexNotFoundError
 from indexer.models import Chunk, Document, SentenceSpan
 
@@ -144,8 +145,9 @@ def build_lock(root: Path) -> Iterator[None]:
 
 def choose_index_type(n: int, requested: str = "auto", threshold: int = IVF_THRESHOLD) -> str:
     """Exact search while it is fast enough; an inverted file with 8-bit codes beyond."""
-    if requested not in ("auto", "flat", "ivf"):
-        raise ValueError(f"index type must be auto, flat or ivf, got {requested!r}")
+    if requested not in INDEX_TYPES:
+        names = f"{', '.join(INDEX_TYPES[:-1])} or {INDEX_TYPES[-1]}"
+        raise ValueError(f"index type must be {names}, got {requested!r}")
     if requested != "auto":
         return requested
     return "ivf" if n >= threshold else "flat"

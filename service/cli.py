@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from indexer.choices import INDEX_TYPES, PRECISIONS
+
 if TYPE_CHECKING:
     from service.settings import Settings
 
@@ -102,7 +104,7 @@ def main() -> None:
 )
 @click.option(
     "--index-type",
-    type=click.Choice(["auto", "flat", "ivf"]),
+    type=click.Choice(INDEX_TYPES),
     default=None,
     help="Vector index: flat (exact), ivf (IVF-SQ8), or auto by corpus size. "
     "[env RAGQA_INDEX_TYPE; default: auto]",
@@ -110,7 +112,7 @@ def main() -> None:
 @click.option(
     "--precision",
     "index_precision",
-    type=click.Choice(["auto", "float32", "bfloat16"]),
+    type=click.Choice(PRECISIONS),
     default=None,
     help="Arithmetic of the batch encoding. [env RAGQA_INDEX_PRECISION; default: auto]",
 )

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from indexer.choices import INDEX_TYPES, PRECISIONS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAGQA_", extra="ignore")
@@ -36,12 +38,12 @@ class Settings(BaseSettings):
     chunk_overlap_sentences: int = Field(1, description="Sentences repeated between passages.")
     index_type: str = Field(
         "auto",
-        pattern="^(auto|flat|ivf)$",
+        pattern=f"^({'|'.join(INDEX_TYPES)})$",
         description="Vector index: flat (exact), ivf (IVF-SQ8), or auto by corpus size.",
     )
     index_precision: str = Field(
         "auto",
-        pattern="^(auto|float32|bfloat16)$",
+        pattern=f"^({'|'.join(PRECISIONS)})$",
         description="Arithmetic of `ragqa index`'s batch encoding. auto: bfloat16 on a CPU with "
         "native bfloat16 (AMX or AVX512-BF16) when its probe vectors agree with float32 (cosine "
         ">= 0.999), else float32. Queries are always encoded as RAGQA_QUERY_ENCODER says.",
