@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,11 +135,16 @@ class SentenceTransformerEmbedder:
             self._corpus_precision = self._choose_precision()
         return self._corpus_precision
 
+    @cached_property
+    def probe_vectors(self) -> np.ndarray:
+        """float32 embeddings of :data:`PROBES`: what every faster encoding is checked against."""
+        return self.encode(PROBES)
+
     def _choose_precision(self) -> str:
         if self.precision == "float32" or (self.precision == "auto" and not native_bf16()):
             return "float32"
-        reference = self.encode(PROBES)
-        cosine = float(np.min(np.sum(self.encode(PROBES, dtype="bfloat16") * reference, axis=1)))
+        fast = self.encode(PROBES, dtype="bfloat16")
+        cosine = float(np.min(np.sum(fast * self.probe_vectors, axis=1)))
         if cosine >= BF16_MIN_COSINE:
             log.info("indexing in bfloat16 (lowest probe cosine to float32 %.5f)", cosine)
             return "bfloat16"

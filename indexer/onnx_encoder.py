@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from indexer.embed import PROBE_TEXT, PROBES, resolve_model
+from indexer.embed import PROBE_TEXT, PROBES, SentenceTransformerEmbedder, resolve_model
 from indexer.errors import ModelLoadError
 
 log = logging.getLogger("ragqa")
@@ -110,7 +110,7 @@ def export_onnx(embedder: Any, path: Path, int8: bool = False) -> Path:
         "name": embedder.name,
         "dimension": embedder.dimension,
         "max_seq_length": embedder.max_seq_length,
-        "reference": embedder.encode(PROBES).tolist(),
+        "reference": embedder.probe_vectors.tolist(),
     }
     tmp.with_suffix(".json").write_text(json.dumps(sidecar))
     tmp.with_suffix(".json").rename(path.with_suffix(".json"))
@@ -199,9 +199,9 @@ class OnnxEncoder:
         return _lowest_cosine(self.encode(PROBES), self.reference)
 
 
-def agreement(encoder: TextEncoder, reference: TextEncoder) -> float:
-    """The lowest cosine between two encoders' embeddings of the probe sentences."""
-    return _lowest_cosine(encoder.encode(PROBES), reference.encode(PROBES))
+def agreement(encoder: TextEncoder, reference: SentenceTransformerEmbedder) -> float:
+    """The lowest cosine between ``encoder``'s embeddings of the probe sentences and the model's."""
+    return _lowest_cosine(encoder.encode(PROBES), reference.probe_vectors)
 
 
 def _lowest_cosine(a: np.ndarray, b: np.ndarray) -> float:

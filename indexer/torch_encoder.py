@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from indexer.embed import PROBE_TEXT, SentenceTransformerEmbedder
+from indexer.embed import PROBE_TEXT, PROBES, SentenceTransformerEmbedder
 from indexer.errors import ModelLoadError
-from indexer.onnx_encoder import MIN_COSINE, PROBES, agreement, mean_pool
+from indexer.onnx_encoder import MIN_COSINE, agreement, mean_pool
 
 log = logging.getLogger("ragqa")
 
