@@ -100,7 +100,8 @@ class Retriever:
         self, question: str, k: int, allowed: set[int] | None = None
     ) -> list[tuple[int, float]]:
         with timed(self.observe, "lexical"):
-            return lexical_search(self.reader.db(), question, k, allowed)
+            passages = int(self.reader.vectors.ntotal)  # the reader checked: one per chunk row
+            return lexical_search(self.reader.db(), question, k, allowed, passages)
 
     def rank(
         self,

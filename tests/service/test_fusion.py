@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from service.answer import Answerer
 from service.beir import evaluate_beir, load_beir, ndcg_at, recall_at
 from service.retrieval import Retriever
 from service.search.fusion import convex_fusion, reciprocal_rank_fusion
-from service.search.lexical import fts_query, query_terms
+from service.search.lexical import fts_query, lexical_search, lucene_idf, query_terms
 from tests.conftest import DATA
 
 BEIR = DATA / "beir-tiny"
@@ -41,6 +42,48 @@ def test_query_terms_drop_stopwords_and_clitics() -> None:
 def test_fts_query_is_safe_for_any_input() -> None:
     assert fts_query('What is "NEAR(a b)" OR -x* AND?') == '"near" OR "b" OR "x"'
     assert fts_query("what is the") is None
+
+
+def _fts(texts: list[str]) -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(text, tokenize='porter unicode61')")
+    db.executemany("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", enumerate(texts, 1))
+    return db
+
+
+def test_lexical_scores_are_bm25_with_lucene_idf() -> None:
+    texts = [
+        "tworek left openai",
+        "tworek joined openai in 2019",
+        "smith left the lab",
+        "tworek and openai again and again",
+    ]  # fmt: skip
+    db = _fts(texts)
+    lengths = [len(t.split()) for t in texts]
+    avg = sum(lengths) / len(lengths)
+
+    def bm25(terms: list[str], doc: int) -> float:
+        words = texts[doc - 1].split()
+        score = 0.0
+        for term in terms:
+            tf, df = words.count(term), sum(term in t.split() for t in texts)
+            norm = 1.2 * (1 - 0.75 + 0.75 * lengths[doc - 1] / avg)
+            score += lucene_idf(len(texts), df) * tf * 2.2 / (tf + norm) if tf else 0.0
+        return score
+
+    # Both terms are in half the passages or more: FTS5's own bm25() weighs them next to nothing.
+    raw = db.execute(
+        "SELECT -bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s DESC",
+        (fts_query("Tworek left"),),
+    )
+    assert raw.fetchone()[0] < 1e-5
+    ranked = lexical_search(db, "Who has left, Tworek?", 10)
+    assert [i for i, _ in ranked] == [1, 3, 2, 4]
+    for doc, score in ranked:
+        assert score == pytest.approx(bm25(["tworek", "left"], doc), rel=1e-9)
+    assert [i for i, _ in lexical_search(db, "Who has left, Tworek?", 1, {2, 4})] == [2]
+    assert lexical_search(db, "Who has left?", 10, {2, 4}) == []
+    assert lexical_search(db, "unseen words", 10) == []
 
 
 def test_metrics() -> None:
