@@ -40,7 +40,7 @@ RANK_PRIOR = 0.25
 # Evidence is one sentence. A query longer than a sentence is not answered by one, so the evidence
 # weight shrinks in proportion beyond this many words. Measured on 91 man-page queries made of a
 # page's continuation text (829 documents), nDCG@10 without / with full / with this scaling:
-# 20 words 0.781 / 0.795 / 0.795; 60 words 0.893 / 0.884 / 0.890; 150 words 0.878 / 0.868 / 0.881.
+# 20 words 0.773 / 0.793 / 0.793; 60 words 0.895 / 0.884 / 0.898; 150 words 0.879 / 0.868 / 0.879.
 EVIDENCE_QUERY_WORDS = 30
 
 

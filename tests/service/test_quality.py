@@ -28,7 +28,7 @@ def test_hybrid_finds_every_answer_in_the_top_5(results: dict) -> None:  # type:
     hybrid = results["hybrid"]
     assert hybrid["answerable"] == 20
     assert hybrid["recall@5"] == 1.0, hybrid["missed"]
-    assert hybrid["recall@1"] >= 0.75 and hybrid["mrr"] >= 0.85, hybrid
+    assert hybrid["recall@1"] >= 0.80 and hybrid["mrr"] >= 0.88, hybrid
 
 
 def pooled(runs: list[dict], metric: str) -> float:  # type: ignore[type-arg]
@@ -45,6 +45,7 @@ def test_fusion_is_at_least_as_good_as_either_retriever(
         for metric in ("recall@3", "recall@5"):
             assert run["hybrid"][metric] >= run["dense"][metric], metric
             assert run["hybrid"][metric] >= run["lexical"][metric], metric
+        assert run["hybrid"]["mrr"] > max(run["dense"]["mrr"], run["lexical"]["mrr"])
     # One question moves recall@1 by 0.05-0.07 on either file alone: compare the 35 together.
     for mode in ("dense", "lexical"):
         alone = [results[mode], calibration[mode]]
