@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+from collections.abc import Iterator
+from typing import Any
 
 # Function words that carry no topic; dropping them keeps BM25 from matching on "what did the".
 STOPWORDS = frozenset(
@@ -78,30 +80,45 @@ def lexical_search(
     if passages is None:
         passages = int(db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0])
     count = "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?"
-    ctes: list[str] = []
-    params: list[object] = []
+    weighted: list[tuple[str, float]] = []
     for phrase in phrases:
         df = db.execute(count, (phrase,)).fetchone()[0]
         if df:
-            # MATERIALIZED: bm25() must run in its own MATCH query, not in the outer aggregate.
-            ctes.append(
-                f"t{len(ctes)} AS MATERIALIZED (SELECT rowid AS id,"
-                " -bm25(chunks_fts) * ? AS s FROM chunks_fts WHERE chunks_fts MATCH ?)"
-            )
-            params += [lucene_idf(passages, df) / fts5_idf(passages, df), phrase]
-    if not ctes:
-        return []
-    union = " UNION ALL ".join(f"SELECT id, s FROM t{i}" for i in range(len(ctes)))
-    sql = (
-        f"WITH {', '.join(ctes)} SELECT id, sum(s) AS score FROM ({union})"
-        " GROUP BY id ORDER BY score DESC, id"
+            weighted.append((phrase, lucene_idf(passages, df) / fts5_idf(passages, df)))
+    if len(weighted) <= _TERMS_PER_QUERY:
+        return _keep(db.execute(*_summed(weighted)), k, allowed) if weighted else []
+    # A pasted paragraph can hold more terms than one compound SELECT may: sum batch by batch.
+    scores: dict[int, float] = {}
+    for at in range(0, len(weighted), _TERMS_PER_QUERY):
+        for rowid, score in db.execute(*_summed(weighted[at : at + _TERMS_PER_QUERY])):
+            scores[rowid] = scores.get(rowid, 0.0) + score
+    return _keep(iter(sorted(scores.items(), key=lambda r: (-r[1], r[0]))), k, allowed)
+
+
+# SQLite allows 500 SELECTs in one compound SELECT (SQLITE_MAX_COMPOUND_SELECT).
+_TERMS_PER_QUERY = 250
+
+
+def _summed(weighted: list[tuple[str, float]]) -> tuple[str, list[object]]:
+    """SQL for (rowid, sum over phrases of weight × FTS5 bm25), best first, and its parameters."""
+    # MATERIALIZED: bm25() must run in its own MATCH query, not in the outer aggregate.
+    ctes = ", ".join(
+        f"t{i} AS MATERIALIZED (SELECT rowid AS id, -bm25(chunks_fts) * ? AS s"
+        " FROM chunks_fts WHERE chunks_fts MATCH ?)"
+        for i in range(len(weighted))
     )
-    if allowed is None:
-        rows = db.execute(sql + " LIMIT ?", (*params, k)).fetchall()
-        return [(int(r[0]), float(r[1])) for r in rows]
+    union = " UNION ALL ".join(f"SELECT id, s FROM t{i}" for i in range(len(weighted)))
+    sql = (
+        f"WITH {ctes} SELECT id, sum(s) AS score FROM ({union}) GROUP BY id ORDER BY score DESC, id"
+    )
+    return sql, [v for phrase, weight in weighted for v in (weight, phrase)]
+
+
+def _keep(rows: Iterator[Any], k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
+    """The first ``k`` (rowid, score) rows whose rowid is in ``allowed`` (any, when None)."""
     out: list[tuple[int, float]] = []
-    for rowid, score in db.execute(sql, params):
-        if rowid in allowed:
+    for rowid, score in rows:
+        if allowed is None or rowid in allowed:
             out.append((int(rowid), float(score)))
             if len(out) == k:
                 break

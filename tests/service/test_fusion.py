@@ -86,6 +86,20 @@ def test_lexical_scores_are_bm25_with_lucene_idf() -> None:
     assert lexical_search(db, "unseen words", 10) == []
 
 
+def test_lexical_search_takes_a_query_of_any_length() -> None:
+    """More terms than SQLite allows in one compound SELECT are scored in batches and summed."""
+    words = [f"w{i}" for i in range(600)]
+    db = _fts([" ".join(words[:300]) + " alpha", " ".join(words[300:]), "alpha beta", "gamma"])
+    ranked = lexical_search(db, " ".join(words) + " alpha", 10)
+    expected: dict[int, float] = {}
+    for term in [*words, "alpha"]:
+        for doc, score in lexical_search(db, term, 10):
+            expected[doc] = expected.get(doc, 0.0) + score
+    assert dict(ranked) == pytest.approx(expected, rel=1e-9)
+    assert [i for i, _ in ranked] == sorted(expected, key=lambda i: -expected[i])
+    assert len(ranked) == 3
+
+
 def test_metrics() -> None:
     assert ndcg_at(["a", "b"], {"a": 1}, 10) == 1.0
     assert ndcg_at(["b", "a"], {"a": 1}, 10) == pytest.approx(1 / 1.5849625)
