@@ -51,11 +51,12 @@ class Answerer:
         answer_threshold: float = 0.5,
         coverage_weight: float = 0.5,
         evidence_weight: float = 1.0,
+        centroid_weight: float = 0.25,
     ) -> None:
         self.retriever = retriever
         self.answer_threshold = answer_threshold
         self.evidence_weight = evidence_weight
-        self.scorer = SentenceScorer(retriever.reader, coverage_weight)
+        self.scorer = SentenceScorer(retriever.reader, coverage_weight, centroid_weight)
 
     def order(
         self, question: str, query: np.ndarray, hits: list[Hit], mode: Mode = "hybrid"

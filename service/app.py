@@ -83,6 +83,7 @@ def build_answerer(
         answer_threshold=settings.answer_threshold,
         coverage_weight=settings.coverage_weight,
         evidence_weight=settings.evidence_weight,
+        centroid_weight=settings.centroid_weight,
     )
 
 

@@ -1,9 +1,11 @@
 """Sentence-level evidence: which sentences of the retrieved passages answer the question.
 
-A sentence scores ``cosine(question, sentence) + coverage_weight * coverage``, where coverage is the
-idf-weighted share of the question's content words (Porter stems) that the sentence contains. The
-best sentence becomes the answer when its score clears the abstention threshold; see the README's
-"Answers and abstention" for how the weights and threshold were measured.
+A sentence scores ``cosine(question, sentence) - centroid_weight * centrality + coverage_weight *
+coverage``. Coverage is the idf-weighted share of the question's content words (Porter stems) that
+the sentence contains; centrality is how much more than the corpus's average sentence it resembles
+the corpus's mean direction (see ``centrality``). The best sentence becomes the answer when its
+score clears the abstention threshold; see the README's "Answers and abstention" for how the
+weights and threshold were measured.
 """
 
 from __future__ import annotations
@@ -56,16 +58,45 @@ class ScoredSentence:
     start: int
     end: int
     text: str
-    dense: float
+    dense: float  # cosine(question, sentence), before the centrality penalty
     coverage: float
     score: float
     is_title: bool = False  # the document's headline, repeated as its first line
 
 
+def centrality(vectors: np.ndarray, block: int = 65536) -> np.ndarray:
+    """Each unit vector's cosine to the normalised mean of all, minus the mean of those cosines.
+
+    A sentence that restates what the whole corpus is about ("The departure of Jerry Tworek marks
+    the end of an era") sits near every question on that subject without answering any: its
+    similarity is partly shared with every sentence, the "common direction" of an embedding space
+    (Mu and Viswanath, *All-but-the-Top*, 2018). Read in blocks: ``vectors`` may be memory-mapped.
+    """
+    n = len(vectors)
+    if not n:
+        return np.zeros(0, dtype=np.float32)
+    total = np.zeros(vectors.shape[1], dtype=np.float64)
+    for at in range(0, n, block):
+        total += np.asarray(vectors[at : at + block], dtype=np.float32).sum(axis=0)
+    norm = float(np.linalg.norm(total))
+    if norm == 0.0:
+        return np.zeros(n, dtype=np.float32)
+    mean = (total / norm).astype(np.float32)
+    out = np.concatenate(
+        [np.asarray(vectors[at : at + block], dtype=np.float32) @ mean for at in range(0, n, block)]
+    )
+    return (out - out.mean()).astype(np.float32)
+
+
 class SentenceScorer:
-    def __init__(self, reader: IndexReader, coverage_weight: float = 0.5) -> None:
+    def __init__(
+        self, reader: IndexReader, coverage_weight: float = 0.5, centroid_weight: float = 0.25
+    ) -> None:
         self.reader = reader
         self.coverage_weight = coverage_weight
+        self.centroid_weight = centroid_weight
+        # One pass over the sentence vectors when the index is opened, none per query.
+        self.centrality = centrality(reader.sentence_vectors) if centroid_weight else None
 
     def _idf(self, question: str) -> dict[str, float]:
         terms = sorted({s for s in map(stem, query_terms(question)) if s})
@@ -85,7 +116,12 @@ class SentenceScorer:
         if not ids:
             return {h.chunk.id: [] for h in hits}
         matrix = np.asarray(self.reader.sentence_vectors[ids], dtype=np.float32)
-        dense = dict(zip(ids, (matrix @ query).tolist(), strict=True))
+        cosines = matrix @ query
+        adjusted = cosines
+        if self.centrality is not None:
+            adjusted = cosines - self.centroid_weight * self.centrality[ids]
+        dense = dict(zip(ids, cosines.tolist(), strict=True))
+        base = dict(zip(ids, adjusted.tolist(), strict=True))
         out: dict[int, list[ScoredSentence]] = {}
         for hit in hits:
             chunk = hit.chunk
@@ -97,7 +133,7 @@ class SentenceScorer:
                 scored.append(
                     ScoredSentence(
                         sid, chunk.id, chunk.doc_id, start, end, text, dense[sid], coverage,
-                        dense[sid] + self.coverage_weight * coverage,
+                        base[sid] + self.coverage_weight * coverage,
                         is_title=start == 0 and text == chunk.title,
                     )
                 )  # fmt: skip

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     coverage_weight: float = Field(
         0.5, ge=0.0, description="Weight of query-term coverage in sentence scores."
     )
+    centroid_weight: float = Field(
+        0.25,
+        ge=0.0,
+        description="Weight of a sentence's similarity to the corpus's mean sentence direction, "
+        "subtracted from its score: sentences that restate the corpus's subject rank below ones "
+        "that say something specific. 0 turns it off.",
+    )
     evidence_weight: float = Field(
         1.0,
         ge=0.0,

@@ -249,3 +249,20 @@ def test_a_higher_ranked_passage_wins_a_near_tie_for_the_answer() -> None:
     chosen = extract_answer([first, second], 0.5, priors=[0.0, -0.1])
     assert chosen is not None and chosen.sentences[0].chunk_id == 0 and chosen.score == 0.80
     assert extract_answer([[sentence(0, 0.55)]], 0.5, priors=[-0.1]) is None  # below threshold
+
+
+def test_centrality_is_similarity_to_the_mean_direction_centred() -> None:
+    import numpy as np
+
+    from service.extract import centrality
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(50, 8)).astype(np.float32) + np.array([3.0] + [0.0] * 7)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    mean = vectors.mean(axis=0) / np.linalg.norm(vectors.mean(axis=0))
+    expected = vectors @ mean - (vectors @ mean).mean()
+    got = centrality(vectors.astype(np.float16), block=7)  # in blocks, from float16 as stored
+    assert got == pytest.approx(expected, abs=2e-3)
+    assert abs(float(got.mean())) < 1e-6
+    assert int(np.argmax(got)) == int(np.argmax(vectors @ mean))
+    assert centrality(np.zeros((0, 8), dtype=np.float16)).shape == (0,)
