@@ -37,14 +37,9 @@ def query_terms(text: str) -> list[str]:
     return terms
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 OR-query of quoted terms (quoting makes any user input syntactically safe)."""
-    phrases = [_phrase(t) for t in query_terms(text)]
-    return " OR ".join(phrases) if phrases else None
-
-
-def _phrase(term: str) -> str:
-    return '"' + term.replace('"', '""') + '"'
+def fts_phrases(text: str) -> list[str]:
+    """The query's terms as FTS5 phrases (quoting makes any user input syntactically safe)."""
+    return ['"' + t.replace('"', '""') + '"' for t in query_terms(text)]
 
 
 def lucene_idf(n: int, df: int) -> float:
@@ -74,7 +69,7 @@ def lexical_search(
     nothing in a question about Tworek. Each term is therefore scored alone and its FTS5 score
     rescaled to Lucene's idf, the BM25 of Elasticsearch and Pyserini, the published baselines.
     """
-    phrases = [_phrase(t) for t in query_terms(text)]
+    phrases = fts_phrases(text)
     if not phrases:
         return []
     if passages is None:

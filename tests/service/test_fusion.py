@@ -12,7 +12,7 @@ from service.answer import Answerer
 from service.beir import evaluate_beir, load_beir, ndcg_at, recall_at
 from service.retrieval import Retriever
 from service.search.fusion import convex_fusion, reciprocal_rank_fusion
-from service.search.lexical import fts_query, lexical_search, lucene_idf, query_terms
+from service.search.lexical import fts_phrases, lexical_search, lucene_idf, query_terms
 from tests.conftest import DATA
 
 BEIR = DATA / "beir-tiny"
@@ -39,9 +39,13 @@ def test_query_terms_drop_stopwords_and_clitics() -> None:
     ]  # fmt: skip
 
 
-def test_fts_query_is_safe_for_any_input() -> None:
-    assert fts_query('What is "NEAR(a b)" OR -x* AND?') == '"near" OR "b" OR "x"'
-    assert fts_query("what is the") is None
+def test_fts_phrases_are_safe_for_any_input() -> None:
+    hostile = 'What is "NEAR(a b)" OR -x* AND? x"y'
+    assert fts_phrases(hostile) == ['"near"', '"b"', '"x"', '"y"']
+    assert fts_phrases("what is the") == []
+    db = _fts(["near b x", "nothing here"])
+    assert [i for i, _ in lexical_search(db, hostile, 10)] == [1]
+    assert lexical_search(db, "what is the", 10) == []
 
 
 def _fts(texts: list[str]) -> sqlite3.Connection:
@@ -74,7 +78,7 @@ def test_lexical_scores_are_bm25_with_lucene_idf() -> None:
     # Both terms are in half the passages or more: FTS5's own bm25() weighs them next to nothing.
     raw = db.execute(
         "SELECT -bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s DESC",
-        (fts_query("Tworek left"),),
+        (" OR ".join(fts_phrases("Tworek left")),),
     )
     assert raw.fetchone()[0] < 1e-5
     ranked = lexical_search(db, "Who has left, Tworek?", 10)
