@@ -20,7 +20,7 @@ import numpy as np
 
 from indexer.store import IndexReader
 from service.retrieval import Hit
-from service.search.lexical import query_terms
+from service.search.lexical import lucene_idf, query_terms
 
 _WORD = re.compile(r"\w+")
 
@@ -103,7 +103,7 @@ class SentenceScorer:
         if not terms:
             return {}
         n, df = self.reader.document_frequency(terms)
-        return {t: math.log(1 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t in terms}
+        return {t: lucene_idf(n, df.get(t, 0)) for t in terms}
 
     def score(
         self, question: str, query: np.ndarray, hits: list[Hit]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable
 from typing import Any
 
 # Function words that carry no topic; dropping them keeps BM25 from matching on "what did the".
@@ -87,7 +87,7 @@ def lexical_search(
     for at in range(0, len(weighted), _TERMS_PER_QUERY):
         for rowid, score in db.execute(*_summed(weighted[at : at + _TERMS_PER_QUERY])):
             scores[rowid] = scores.get(rowid, 0.0) + score
-    return _keep(iter(sorted(scores.items(), key=lambda r: (-r[1], r[0]))), k, allowed)
+    return _keep(sorted(scores.items(), key=lambda r: (-r[1], r[0])), k, allowed)
 
 
 # SQLite allows 500 SELECTs in one compound SELECT (SQLITE_MAX_COMPOUND_SELECT).
@@ -109,7 +109,7 @@ def _summed(weighted: list[tuple[str, float]]) -> tuple[str, list[object]]:
     return sql, [v for phrase, weight in weighted for v in (weight, phrase)]
 
 
-def _keep(rows: Iterator[Any], k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
+def _keep(rows: Iterable[Any], k: int, allowed: set[int] | None) -> list[tuple[int, float]]:
     """The first ``k`` (rowid, score) rows whose rowid is in ``allowed`` (any, when None)."""
     out: list[tuple[int, float]] = []
     for rowid, score in rows:
