@@ -37,6 +37,13 @@ def pooled(runs: list[dict], metric: str) -> float:  # type: ignore[type-arg]
     return sum(r[metric] * r[n] for r in runs) / sum(r[n] for r in runs)
 
 
+def hybrid_on_both_files(answerer: Answerer) -> list[dict]:  # type: ignore[type-arg]
+    """``answerer``'s hybrid results on the development and calibration files."""
+    return [
+        evaluate_pipeline(answerer, load_questions(f))["hybrid"] for f in (QUESTIONS, CALIBRATION)
+    ]
+
+
 def test_fusion_is_at_least_as_good_as_either_retriever(
     results: dict,  # type: ignore[type-arg]
     calibration: dict,  # type: ignore[type-arg]
@@ -59,10 +66,7 @@ def test_evidence_ordering_puts_answering_passages_first(
     results: dict,  # type: ignore[type-arg]
     calibration: dict,  # type: ignore[type-arg]
 ) -> None:
-    plain = Answerer(retriever, evidence_weight=0.0)
-    before = [
-        evaluate_pipeline(plain, load_questions(f))["hybrid"] for f in (QUESTIONS, CALIBRATION)
-    ]
+    before = hybrid_on_both_files(Answerer(retriever, evidence_weight=0.0))
     after = [results["hybrid"], calibration["hybrid"]]
     assert pooled(after, "mrr") > pooled(before, "mrr") + 0.03
     assert pooled(after, "recall@1") > pooled(before, "recall@1")
@@ -78,10 +82,7 @@ def test_centrality_penalty_prefers_specific_sentences(
     results: dict,  # type: ignore[type-arg]
     calibration: dict,  # type: ignore[type-arg]
 ) -> None:
-    plain = Answerer(retriever, centroid_weight=0.0)
-    before = [
-        evaluate_pipeline(plain, load_questions(f))["hybrid"] for f in (QUESTIONS, CALIBRATION)
-    ]
+    before = hybrid_on_both_files(Answerer(retriever, centroid_weight=0.0))
     after = [results["hybrid"], calibration["hybrid"]]
     assert pooled(after, "mrr") > pooled(before, "mrr")
     assert pooled(after, "answer_accuracy") > pooled(before, "answer_accuracy")
