@@ -25,11 +25,13 @@ from service.schemas import (
     Answer,
     AskRequest,
     AskResponse,
+    Filters,
     IndexInfo,
     Passage,
     SourceSpan,
     Span,
 )
+from service.search.rewrite import drop_exclusions
 
 # Passages whose sentences compete for the answer: the top of the list a reader sees first.
 ANSWER_PASSAGES = 5
@@ -58,6 +60,19 @@ class Answerer:
         self.evidence_weight = evidence_weight
         self.scorer = SentenceScorer(retriever.reader, coverage_weight, centroid_weight)
 
+    def rank(
+        self, question: str, k: int, mode: Mode = "hybrid", filters: Filters | None = None
+    ) -> tuple[list[Hit], dict[int, list[ScoredSentence]]]:
+        """The ``k`` best passages for ``question`` in the served order, and their sentences.
+
+        What the question rules out ("besides Tworek") is not searched for: see
+        ``search.rewrite``.
+        """
+        question = drop_exclusions(question)
+        retrieval = self.retriever.retrieve(question, k, mode=mode, filters=filters)
+        with timed(self.retriever.observe, "sentences"):
+            return self.order(question, retrieval.query, retrieval.hits, mode)
+
     def order(
         self, question: str, query: np.ndarray, hits: list[Hit], mode: Mode = "hybrid"
     ) -> tuple[list[Hit], dict[int, list[ScoredSentence]]]:
@@ -79,13 +94,8 @@ class Answerer:
         started = time.perf_counter()
         k = request.top_k
         # Fetch extra candidates so that k distinct passages remain after collapsing repeats.
-        retrieval = self.retriever.retrieve(
-            request.question, max(3 * k, 15), mode=mode, filters=request.filters
-        )
-        observe = self.retriever.observe
-        with timed(observe, "sentences"):
-            hits, scored = self.order(request.question, retrieval.query, retrieval.hits, mode)
-        with timed(observe, "collapse"):
+        hits, scored = self.rank(request.question, max(3 * k, 15), mode, request.filters)
+        with timed(self.retriever.observe, "collapse"):
             groups = collapse(hits, scored, k, self.retriever.reader.sentence_vectors)
         rows = {h.chunk.id: h.chunk for h in hits}
         top = max((g.hit.score for g in groups), default=0.0)

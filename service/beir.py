@@ -72,10 +72,9 @@ def rank_documents(answerer: Answerer, question: str, mode: Mode, k: int) -> lis
     """Document ids, best first: a document ranks where its best passage ranks.
 
     Passages are ordered as ``/v1/ask`` orders them (in hybrid mode, retrieval plus sentence
-    evidence; see ``Answerer.order``).
+    evidence; see ``Answerer.rank``).
     """
-    retrieval = answerer.retriever.retrieve(question, k * 3, mode)
-    hits, _ = answerer.order(question, retrieval.query, retrieval.hits, mode)
+    hits, _ = answerer.rank(question, k * 3, mode)
     docs: list[str] = []
     for hit in hits:
         if hit.chunk.doc_id not in docs:

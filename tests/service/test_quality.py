@@ -24,11 +24,11 @@ def calibration(retriever: Retriever) -> dict:  # type: ignore[type-arg]
     return evaluate_pipeline(Answerer(retriever), load_questions(CALIBRATION))
 
 
-def test_hybrid_finds_every_answer_in_the_top_5(results: dict) -> None:  # type: ignore[type-arg]
+def test_hybrid_meets_the_bar_on_the_development_file(results: dict) -> None:  # type: ignore[type-arg]
     hybrid = results["hybrid"]
     assert hybrid["answerable"] == 20
     assert hybrid["recall@5"] == 1.0, hybrid["missed"]
-    assert hybrid["recall@1"] >= 0.80 and hybrid["mrr"] >= 0.88, hybrid
+    assert hybrid["recall@1"] >= 0.90 and hybrid["mrr"] >= 0.93, hybrid
 
 
 def pooled(runs: list[dict], metric: str) -> float:  # type: ignore[type-arg]
