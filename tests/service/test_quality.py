@@ -12,6 +12,7 @@ from service.retrieval import Retriever
 from tests.conftest import QUESTIONS
 
 CALIBRATION = QUESTIONS.with_name("calibration-questions.jsonl")
+HOLDOUT = QUESTIONS.with_name("holdout-questions.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,16 @@ def test_centrality_penalty_prefers_specific_sentences(
     assert pooled(after, "answer_accuracy") > pooled(before, "answer_accuracy")
     for metric in ("recall@1", "recall@5", "abstention_accuracy"):
         assert pooled(after, metric) >= pooled(before, metric), metric
+
+
+def test_holdout_questions_stay_found(retriever: Retriever) -> None:
+    """A guard on questions written without looking at the ranking (see the README's "Quality")."""
+    results = evaluate_pipeline(Answerer(retriever), load_questions(HOLDOUT))
+    hybrid = results["hybrid"]
+    assert hybrid["answerable"] == 15
+    assert hybrid["recall@5"] == 1.0, hybrid["missed"]
+    assert hybrid["mrr"] >= 0.93, hybrid
+    assert hybrid["mrr"] >= max(results["dense"]["mrr"], results["lexical"]["mrr"])
 
 
 def test_abstains_exactly_on_the_unanswerable_questions(results: dict) -> None:  # type: ignore[type-arg]
