@@ -50,8 +50,8 @@ def test_dropping_exclusions_ranks_the_others_higher(
 ) -> None:
     """On questions that rule something out, the served ranking with the rewrite against without.
 
-    The file's questions were written for this check after the rewrite was, so it guards the
-    rewrite rather than measuring it; the development file's d07 is the independent case.
+    The file's questions were written for this check after the rewrite was (the development
+    file's d07 motivated it), so this guards the rewrite rather than measuring it.
     """
     import service.answer
     from service.answer import Answerer
