@@ -158,7 +158,10 @@ def rerank_by_evidence(
     def evidence(hit: Hit) -> float:
         return max((s.score for s in scored[hit.chunk.id] if not s.is_title), default=0.0)
 
-    reranked = [Hit(h.chunk, h.score * scale + weight * evidence(h)) for h in hits]
+    reranked = [
+        Hit(h.chunk, h.score * scale + weight * evidence(h), retrieval=h.score * scale)
+        for h in hits
+    ]
     return sorted(reranked, key=lambda h: -h.score)
 
 

@@ -26,6 +26,8 @@ MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
 class Hit:
     chunk: ChunkRow
     score: float
+    # The retriever's own score, scaled to the best candidate's, when ``score`` adds more evidence.
+    retrieval: float | None = None
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,8 @@ def test_evidence_reranking_orders_by_best_sentence() -> None:
     reranked = rerank_by_evidence(hits, scored, 1.0)
     assert [h.chunk.id for h in reranked] == [1, 0, 2]
     assert [round(h.score, 6) for h in reranked] == [1.7, 1.3, 0.5]  # 1.8/2 + 0.8, 2/2 + 0.3, 1/2
+    # The retriever's own score is kept, scaled alike, for the answer's rank prior.
+    assert [h.retrieval for h in reranked] == [0.9, 1.0, 0.5]
 
 
 def test_evidence_weight_shrinks_for_long_queries(seed_index: Path, embedder) -> None:  # type: ignore[no-untyped-def]

@@ -91,6 +91,28 @@ def test_centrality_penalty_prefers_specific_sentences(
         assert pooled(after, metric) >= pooled(before, metric), metric
 
 
+def test_answer_prior_uses_the_retrieval_score(
+    retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The served score already holds the sentence scores the answer is chosen by (README)."""
+    import service.answer
+
+    files = [QUESTIONS, CALIBRATION, HOLDOUT, QUESTIONS.with_name("exclusion-questions.jsonl")]
+
+    def answers_found() -> tuple[float, float]:
+        runs = [evaluate_pipeline(Answerer(retriever), load_questions(f))["hybrid"] for f in files]
+        return (
+            sum(r["answer_accuracy"] * r["answerable"] for r in runs),
+            pooled(runs, "abstention_accuracy"),
+        )
+
+    retrieval_prior = answers_found()
+    monkeypatch.setattr(service.answer, "_retrieval_score", lambda hit: hit.score)
+    served_prior = answers_found()
+    assert retrieval_prior[0] > served_prior[0]
+    assert retrieval_prior[1] >= served_prior[1]
+
+
 def test_holdout_questions_stay_found(retriever: Retriever) -> None:
     """A guard on questions written without looking at the ranking (see the README's "Quality")."""
     results = evaluate_pipeline(Answerer(retriever), load_questions(HOLDOUT))
