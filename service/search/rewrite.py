@@ -8,6 +8,10 @@ counting") and the noun phrase after it. Without a parser the phrase is bounded 
 a run of capitalised words (a name, "GPT-4 and o1" joined by "and"/"or"), or else at most four
 lower-case words that end the clause (punctuation or the question's end next). When no phrase
 can be found, or nothing would be left to search for, nothing is removed.
+
+Only questions are rewritten (a "?" at the end, or a question word or auxiliary first). In a
+statement, such as a passage pasted in to find related text, "except X" may name the very subject:
+"All drugs except marijuana should stay illegal."
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ _BOUNDARY = frozenset(
     before from into about over under of that who's""".split()
 )
 _JOINERS = frozenset({"and", "or", "&"})
+_QUESTION_START = frozenset(
+    """who whom whose what which when where why how is are was were did does do has have had will
+    would can could should may might must besides apart aside excluding except other""".split()
+)
 _MAX_LOWER_WORDS = 4
 
 
@@ -70,8 +78,18 @@ def _is_name(word: str) -> bool:
     )
 
 
+def _is_question(text: str) -> bool:
+    """Ends with "?", or starts with a question word, an auxiliary or an exclusion marker."""
+    first = _TOKEN.search(text)
+    return text.rstrip().endswith("?") or (
+        first is not None and first.group().casefold() in _QUESTION_START
+    )
+
+
 def drop_exclusions(question: str) -> str:
     """``question`` without its exclusion clauses, or unchanged when it has none."""
+    if not _is_question(question):
+        return question
     out, at = [], 0
     for marker in _MARKER.finditer(question):
         if marker.start() < at:

@@ -24,6 +24,7 @@ from tests.conftest import QUESTIONS
             "Which projects were paused?",
         ),
         ("Who, aside from Mark Chen at OpenAI, spoke?", "Who, at OpenAI, spoke?"),
+        ("who else left openai besides tworek", "who else left openai"),  # typed without "?"
     ],
 )
 def test_exclusions_are_not_searched_for(question: str, searched: str) -> None:
@@ -39,6 +40,9 @@ def test_exclusions_are_not_searched_for(question: str, searched: str) -> None:
         "What does it do except when idle?",  # a clause, not a noun phrase
         "Except Tworek?",  # nothing would be left to search for
         "What is excluded from besides?",
+        # Not a question: in a statement "except X" may name the subject.
+        "All drugs except marijuana should stay illegal.",
+        "The ban covers every state apart from Texas",
     ],
 )
 def test_questions_without_a_clear_exclusion_are_unchanged(question: str) -> None:
