@@ -27,17 +27,18 @@ _MARKER = re.compile(
 )
 _TOKEN = re.compile(r"\w+(?:[.'’\-]\w+)*|[^\w\s]")
 _DETERMINERS = frozenset("the a an his her its their our my your this that these those".split())
+_QUESTION_WORDS = frozenset(
+    """who whom whose what which when where why how is are was were did does do has have had will
+    would can could should may might must""".split()
+)
 # Words that begin the rest of the question, so they end a lower-case excluded phrase.
-_BOUNDARY = frozenset(
-    """who whom whose what which when where why how is are was were be been did does do has have
-    had will would can could should may might must in at on to for with by during since after
-    before from into about over under of that who's""".split()
+_BOUNDARY = _QUESTION_WORDS | frozenset(
+    """be been in at on to for with by during since after before from into about over under of
+    that who's""".split()
 )
 _JOINERS = frozenset({"and", "or", "&"})
-_QUESTION_START = frozenset(
-    """who whom whose what which when where why how is are was were did does do has have had will
-    would can could should may might must besides apart aside excluding except other""".split()
-)
+# A question may also open with its exclusion: "Besides GPT-4, which models ...".
+_QUESTION_START = _QUESTION_WORDS | frozenset("besides apart aside excluding except other".split())
 _MAX_LOWER_WORDS = 4
 
 
