@@ -16,6 +16,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 QUESTIONS = ROOT / "eval" / "seed-questions.jsonl"
+EXCLUSION_QUESTIONS = ROOT / "eval" / "exclusion-questions.jsonl"
 DATA = Path(__file__).resolve().parent / "data"
 
 

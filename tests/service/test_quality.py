@@ -9,7 +9,7 @@ import pytest
 from service.answer import Answerer
 from service.evaluate import evaluate_pipeline, load_questions
 from service.retrieval import Retriever
-from tests.conftest import QUESTIONS
+from tests.conftest import EXCLUSION_QUESTIONS, QUESTIONS
 
 CALIBRATION = QUESTIONS.with_name("calibration-questions.jsonl")
 HOLDOUT = QUESTIONS.with_name("holdout-questions.jsonl")
@@ -23,6 +23,12 @@ def results(retriever: Retriever) -> dict:  # type: ignore[type-arg]
 @pytest.fixture(scope="module")
 def calibration(retriever: Retriever) -> dict:  # type: ignore[type-arg]
     return evaluate_pipeline(Answerer(retriever), load_questions(CALIBRATION))
+
+
+@pytest.fixture(scope="module")
+def served(results: dict, calibration: dict) -> list[dict]:  # type: ignore[type-arg]
+    """The served (hybrid) results on the development and calibration files."""
+    return [results["hybrid"], calibration["hybrid"]]
 
 
 def test_hybrid_meets_the_bar_on_the_development_file(results: dict) -> None:  # type: ignore[type-arg]
@@ -48,6 +54,7 @@ def hybrid_on_both_files(answerer: Answerer) -> list[dict]:  # type: ignore[type
 def test_fusion_is_at_least_as_good_as_either_retriever(
     results: dict,  # type: ignore[type-arg]
     calibration: dict,  # type: ignore[type-arg]
+    served: list[dict],  # type: ignore[type-arg]
 ) -> None:
     for run in (results, calibration):
         for metric in ("recall@3", "recall@5"):
@@ -57,34 +64,29 @@ def test_fusion_is_at_least_as_good_as_either_retriever(
     # One question moves recall@1 by 0.05-0.07 on either file alone: compare the 35 together.
     for mode in ("dense", "lexical"):
         alone = [results[mode], calibration[mode]]
-        hybrid = [results["hybrid"], calibration["hybrid"]]
-        assert pooled(hybrid, "recall@1") >= pooled(alone, "recall@1"), mode
-        assert pooled(hybrid, "mrr") > pooled(alone, "mrr"), mode
+        assert pooled(served, "recall@1") >= pooled(alone, "recall@1"), mode
+        assert pooled(served, "mrr") > pooled(alone, "mrr"), mode
 
 
 def test_evidence_ordering_puts_answering_passages_first(
     retriever: Retriever,
-    results: dict,  # type: ignore[type-arg]
-    calibration: dict,  # type: ignore[type-arg]
+    served: list[dict],  # type: ignore[type-arg]
 ) -> None:
-    before = hybrid_on_both_files(Answerer(retriever, evidence_weight=0.0))
-    after = [results["hybrid"], calibration["hybrid"]]
+    before, after = hybrid_on_both_files(Answerer(retriever, evidence_weight=0.0)), served
     assert pooled(after, "mrr") > pooled(before, "mrr") + 0.03
     assert pooled(after, "recall@1") > pooled(before, "recall@1")
     for metric in ("recall@5", "abstention_accuracy"):
         assert pooled(after, metric) >= pooled(before, metric), metric
-    # The answer is chosen among the top passages with a prior for rank, so reordering them can
-    # change it: at most one of the 35 answers may go (see the README's "Retrieval").
+    # The answer is chosen among the top five passages, so reordering, which changes which five
+    # those are, can change it: at most one of the 35 answers may go (README, "Retrieval").
     assert pooled(after, "answer_accuracy") >= pooled(before, "answer_accuracy") - 1 / 35 - 1e-3
 
 
 def test_centrality_penalty_prefers_specific_sentences(
     retriever: Retriever,
-    results: dict,  # type: ignore[type-arg]
-    calibration: dict,  # type: ignore[type-arg]
+    served: list[dict],  # type: ignore[type-arg]
 ) -> None:
-    before = hybrid_on_both_files(Answerer(retriever, centroid_weight=0.0))
-    after = [results["hybrid"], calibration["hybrid"]]
+    before, after = hybrid_on_both_files(Answerer(retriever, centroid_weight=0.0)), served
     assert pooled(after, "mrr") > pooled(before, "mrr")
     assert pooled(after, "answer_accuracy") > pooled(before, "answer_accuracy")
     for metric in ("recall@1", "recall@5", "abstention_accuracy"):
@@ -97,7 +99,7 @@ def test_answer_prior_uses_the_retrieval_score(
     """The served score already holds the sentence scores the answer is chosen by (README)."""
     import service.answer
 
-    files = [QUESTIONS, CALIBRATION, HOLDOUT, QUESTIONS.with_name("exclusion-questions.jsonl")]
+    files = [QUESTIONS, CALIBRATION, HOLDOUT, EXCLUSION_QUESTIONS]
 
     def answers_found() -> tuple[float, float]:
         runs = [evaluate_pipeline(Answerer(retriever), load_questions(f))["hybrid"] for f in files]

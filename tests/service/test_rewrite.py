@@ -7,7 +7,7 @@ import pytest
 from service.evaluate import evaluate_pipeline, load_questions
 from service.retrieval import Retriever
 from service.search.rewrite import drop_exclusions
-from tests.conftest import QUESTIONS
+from tests.conftest import EXCLUSION_QUESTIONS
 
 
 @pytest.mark.parametrize(
@@ -60,7 +60,7 @@ def test_dropping_exclusions_ranks_the_others_higher(
     import service.answer
     from service.answer import Answerer
 
-    questions = load_questions(QUESTIONS.with_name("exclusion-questions.jsonl"))
+    questions = load_questions(EXCLUSION_QUESTIONS)
     assert all(drop_exclusions(q.question) != q.question for q in questions)
     rewritten = evaluate_pipeline(Answerer(retriever), questions)["hybrid"]
     monkeypatch.setattr(service.answer, "drop_exclusions", lambda question: question)
