@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -42,12 +43,19 @@ def stems(text: str) -> frozenset[str]:
     return frozenset(stem(w) for w in words(text))
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import snowballstemmer
+_local = threading.local()
 
-    # Porter, the algorithm of SQLite's FTS5 'porter' tokenizer, so stems match its vocabulary.
-    return snowballstemmer.stemmer("porter")
+
+def _stemmer() -> Any:
+    """This thread's stemmer: a Snowball stemmer keeps per-word state, so threads must not share
+    one (concurrent requests corrupted each other's stems: IndexError, a 500)."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        import snowballstemmer
+
+        # Porter, the algorithm of SQLite's FTS5 'porter' tokenizer, so stems match its vocabulary.
+        stemmer = _local.stemmer = snowballstemmer.stemmer("porter")
+    return stemmer
 
 
 @dataclass(frozen=True)

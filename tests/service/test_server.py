@@ -136,3 +136,44 @@ def test_several_workers_need_the_index_watcher(seed_index: Path) -> None:
     )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("Error: RAGQA_RELOAD_INTERVAL=0 turns off")
+
+
+def test_concurrent_distinct_questions_after_start_up_get_no_server_error(
+    seed_index: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    """Eight clients at once on a freshly started server, each question with words never seen
+    before, so no per-word cache hides state shared by the threads that answer them. The
+    interpreter switches threads far more often than by default, so that a race shows at once."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    from service.app import create_app
+    from service.settings import Settings
+    from tests.support.live import live_server
+
+    rng = random.Random(15)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+
+    def question(i: int) -> str:
+        made_up = " ".join(
+            "".join(rng.choices(letters, k=rng.randint(5, 12))) + rng.choice(["ing", "ations"])
+            for _ in range(8)
+        )
+        return f"Why did {made_up} leave OpenAI in {2000 + i % 30}?"
+
+    questions = [question(i) for i in range(400)]
+    interval = sys.getswitchinterval()
+    app = create_app(Settings(index_dir=seed_index), embedder=embedder)
+    with live_server(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+
+        def ask(q: str) -> int:
+            return client.post("/v1/ask", json={"question": q}).status_code
+
+        sys.setswitchinterval(1e-5)
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                statuses = list(pool.map(ask, questions))
+        finally:
+            sys.setswitchinterval(interval)
+    assert [s for s in statuses if s >= 500] == []
+    assert statuses.count(200) == len(questions)
