@@ -106,6 +106,7 @@ class Answerer:
             [g.sentences for g in groups[:ANSWER_PASSAGES]],
             self.answer_threshold,
             priors=[RANK_PRIOR * (r / top - 1.0) if top > 0 else 0.0 for r in retrieved],
+            question=drop_exclusions(request.question),
         )
         answer = None
         if extracted is not None:

@@ -62,6 +62,7 @@ def is_hit(question: Question, doc_id: str, text: str) -> bool:
 # The quality metrics `evaluate` reports, besides counts, latency and the missed question ids.
 QUALITY_METRICS = (
     "recall@1", "recall@3", "recall@5", "mrr", "abstention_accuracy", "answer_accuracy",
+    "answer_words_p50",
 )  # fmt: skip
 
 # A ranker returns (doc_id, text) pairs, best first, whether it abstained (None: no answers),
@@ -74,6 +75,7 @@ def evaluate(questions: list[Question], rank: Ranker, k: int = 5) -> dict[str, A
     first_hits: list[int | None] = []
     abstain_ok: list[bool] = []
     answer_ok: list[bool] = []
+    answer_words: list[int] = []
     latencies: list[float] = []
     misses: list[str] = []
     for q in questions:
@@ -82,6 +84,8 @@ def evaluate(questions: list[Question], rank: Ranker, k: int = 5) -> dict[str, A
         latencies.append((time.perf_counter() - started) * 1000)
         if abstained is not None:
             abstain_ok.append(abstained != q.answerable)
+        if rest and rest[0]:
+            answer_words.append(len(rest[0][0][1].split()))
         if not q.answerable:
             continue
         if rest:
@@ -106,6 +110,8 @@ def evaluate(questions: list[Question], rank: Ranker, k: int = 5) -> dict[str, A
         "abstention_accuracy": round(sum(abstain_ok) / len(abstain_ok), 4) if abstain_ok else None,
         # Answerable questions whose extracted answer contains an answer string.
         "answer_accuracy": round(sum(answer_ok) / len(answer_ok), 4) if answer_ok else None,
+        # The median length of the answers given, so that longer answers cannot buy accuracy.
+        "answer_words_p50": float(np.median(answer_words)) if answer_words else None,
         "latency_ms_p50": round(float(np.percentile(lat, 50)), 2),
         "latency_ms_p95": round(float(np.percentile(lat, 95)), 2),
         "missed": misses,

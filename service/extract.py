@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from indexer.store import IndexReader
+from service.answer_types import REQUIRED, expected_kind, holds
 from service.retrieval import Hit
 from service.search.lexical import lucene_idf, query_terms
+from service.spans import answer_span
 
 _WORD = re.compile(r"\w+")
 
@@ -193,31 +195,41 @@ def extract_answer(
     threshold: float,
     max_follow: int = 3,
     priors: list[float] | None = None,
+    question: str = "",
 ) -> Extracted | None:
-    """The best-scoring sentence across passages, or None when it is below ``threshold``.
+    """The best-scoring sentence across passages, with the neighbours that complete it (see
+    ``spans``), or None when its score is below ``threshold``.
 
     ``priors`` (one per passage, 0 for the first and negative below it) are added to the scores
     of that passage's sentences, so between two nearly equal sentences the one from the passage
-    ranked higher answers. A sentence that introduces what follows (ends with a colon) brings the
-    next sentences of its passage along, so "There are three paths:" is answered with the paths.
-    A headline is never the answer: it summarises the article, and the body states the same
-    thing precisely.
+    ranked higher answers. When ``question`` asks for a kind of thing an answer cannot do without
+    (an amount of money, an age: ``answer_types.REQUIRED``), only a sentence that has one, or
+    whose neighbour has one, may answer, and none is found when no candidate has it. A headline
+    is never the answer: it summarises the article, and the body states the same thing precisely.
     """
     bias = priors or [0.0] * len(candidates)
+    kind = expected_kind(question) if question else None
+    required = kind if kind in REQUIRED else None
+
+    def eligible(sentences: list[ScoredSentence], j: int) -> bool:
+        if sentences[j].is_title:
+            return False
+        if required is None:
+            return True
+        near = sentences[max(0, j - 1) : j + 2]
+        return any(holds(s.text, required, question) for s in near if not s.is_title)
+
     flat = [
         (candidates[i][j].score + bias[i], i, j)
         for i, sentences in enumerate(candidates)
         for j in range(len(sentences))
-        if not sentences[j].is_title
+        if eligible(sentences, j)
     ]
     if not flat:
         return None
     score, i, j = max(flat, key=lambda item: item[0])
     if score < threshold:
         return None
-    best = candidates[i][j]
-    chosen = [best]
-    if best.text.rstrip().endswith(":"):
-        chosen.extend(candidates[i][j + 1 : j + 1 + max_follow])
+    chosen = answer_span(candidates[i], j, kind, question, max_follow)
     confidence = 1.0 / (1.0 + math.exp(-(score - threshold) / 0.1))
     return Extracted(chosen, score, round(confidence, 3))
