@@ -31,7 +31,15 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module", params=[False, True], ids=["float32", "int8"])
 def onnx(request, embedder, exports: Path) -> OnnxEncoder:  # type: ignore[no-untyped-def]
-    return load_onnx_encoder(embedder, exports, int8=request.param)
+    try:
+        return load_onnx_encoder(embedder, exports, int8=request.param)
+    except ModelLoadError as e:
+        # ONNX Runtime's INT8 kernels differ by CPU: without VNNI (u8s8 products that saturate) the
+        # INT8 export agrees less (0.988 seen here). It is then refused, as tested below, and the
+        # server uses the float32 export; its quality can only be checked where it loads.
+        if not request.param or "disagrees with PyTorch" not in str(e):
+            raise
+        pytest.skip(f"INT8 export refused on this CPU: {e}")
 
 
 def test_onnx_embeddings_match_pytorch(onnx: OnnxEncoder, embedder) -> None:  # type: ignore[no-untyped-def]
