@@ -70,10 +70,15 @@ class Answerer:
         What the question rules out ("besides Tworek") is not searched for: see
         ``search.rewrite``.
         """
-        question = drop_exclusions(question)
-        retrieval = self.retriever.retrieve(question, k, mode=mode, filters=filters)
+        return self._rank_searched(drop_exclusions(question), k, mode, filters)
+
+    def _rank_searched(
+        self, searched: str, k: int, mode: Mode, filters: Filters | None
+    ) -> tuple[list[Hit], dict[int, list[ScoredSentence]]]:
+        """``rank`` for a question whose exclusions are already dropped."""
+        retrieval = self.retriever.retrieve(searched, k, mode=mode, filters=filters)
         with timed(self.retriever.observe, "sentences"):
-            return self.order(question, retrieval.query, retrieval.hits, mode)
+            return self.order(searched, retrieval.query, retrieval.hits, mode)
 
     def order(
         self, question: str, query: np.ndarray, hits: list[Hit], mode: Mode = "hybrid"
@@ -96,7 +101,8 @@ class Answerer:
         started = time.perf_counter()
         k = request.top_k
         # Fetch extra candidates so that k distinct passages remain after collapsing repeats.
-        hits, scored = self.rank(request.question, max(3 * k, 15), mode, request.filters)
+        searched = drop_exclusions(request.question)
+        hits, scored = self._rank_searched(searched, max(3 * k, 15), mode, request.filters)
         with timed(self.retriever.observe, "collapse"):
             groups = collapse(hits, scored, k, self.retriever.reader.sentence_vectors)
         rows = {h.chunk.id: h.chunk for h in hits}
@@ -106,7 +112,7 @@ class Answerer:
             [g.sentences for g in groups[:ANSWER_PASSAGES]],
             self.answer_threshold,
             priors=[RANK_PRIOR * (r / top - 1.0) if top > 0 else 0.0 for r in retrieved],
-            question=drop_exclusions(request.question),
+            question=searched,
         )
         answer = None
         if extracted is not None:

@@ -49,7 +49,7 @@ _PATTERNS: dict[Kind, re.Pattern[str]] = {
         r"|(?:1[0-9]|20)\d{2}s?\b|\d{1,2}(?:st|nd|rd|th)\s+century|(?:first|second|third|fourth"
         r"|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth"
         r"|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty-first)\s+century"
-        r"|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)|(?:1[0-9]|20)\d{2}s)"
+        r"|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday))"
         rf"|\b{_MONTH}\b(?=\s+(?:of|last|this|next|\d))",
         re.IGNORECASE,
     ),

@@ -203,9 +203,9 @@ def extract_answer(
     ``priors`` (one per passage, 0 for the first and negative below it) are added to the scores
     of that passage's sentences, so between two nearly equal sentences the one from the passage
     ranked higher answers. When ``question`` asks for a kind of thing an answer cannot do without
-    (an amount of money, an age: ``answer_types.REQUIRED``), only a sentence that has one, or
-    whose neighbour has one, may answer, and none is found when no candidate has it. A headline
-    is never the answer: it summarises the article, and the body states the same thing precisely.
+    (an amount of money, an age, a position: ``answer_types.REQUIRED``), only a sentence that has
+    one, or whose neighbour has one, may answer, and none is found when no candidate has it. A
+    headline is never the answer: it summarises the article, and the body states it precisely.
     """
     bias = priors or [0.0] * len(candidates)
     kind = expected_kind(question) if question else None
