@@ -16,7 +16,7 @@ from indexer.chunk import Chunker, ChunkerSettings
 from indexer.clean import clean_document
 from indexer.embed import SentenceTransformerEmbedder
 from indexer.errors import SourceError
-from indexer.load import iter_source_files, load_corpus
+from indexer.load import failure_reason, iter_source_files, load_corpus
 from indexer.models import Chunk, Document, SentenceSpan, Skipped
 from indexer.store import (
     FORMAT_VERSION,
@@ -44,6 +44,7 @@ class BuildReport:
     embedded: int
     reused: int
     skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[Skipped] = field(default_factory=list)  # indexed, with a field dropped
     pruned: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
@@ -56,7 +57,7 @@ class BuildReport:
 # Part of the corpus fingerprint: bump it when a change to cleaning or to what is embedded can
 # change what a rebuild produces, so that `ragqa index --if-stale` rebuilds (unchanged vectors are
 # reused).
-PIPELINE_VERSION = 4
+PIPELINE_VERSION = 5
 
 
 def corpus_fingerprint(
@@ -71,7 +72,10 @@ def corpus_fingerprint(
     )
     for path in iter_source_files(source):
         h.update(path.relative_to(source).as_posix().encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
+        try:
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+        except OSError as e:  # unreadable: skipped by the build, and stale once readable
+            h.update(f"unreadable {e.errno}".encode())
     return h.hexdigest()
 
 
@@ -121,24 +125,30 @@ def build_index(
         loaded = load_corpus(source)
         skipped = list(loaded.skipped)
         documents: list[Document] = []
-        for raw in loaded.documents:
-            doc = clean_document(raw)
-            if doc is None:
-                where = f"{raw.path} record {raw.doc_id!r}" if raw.format == "jsonl" else raw.path
-                skipped.append(Skipped(where, "no article text left after cleaning"))
-            else:
-                documents.append(doc)
-        if not documents:
-            reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
-            raise SourceError(f"no indexable documents in {source} ({reasons})")
-
         chunker = Chunker(embedder.tokenizer, settings)
         chunks: list[Chunk] = []
         sentences: list[SentenceSpan] = []
-        for doc in documents:
-            doc_chunks, spans = chunker.split_with_sentences(doc)
+        for raw in loaded.documents:
+            where = (
+                raw.path
+                if raw.format in ("text", "html", "markdown")
+                else (f"{raw.path} record {raw.doc_id!r}")
+            )
+            try:
+                doc = clean_document(raw)
+                if doc is None:
+                    skipped.append(Skipped(where, "no article text left after cleaning"))
+                    continue
+                doc_chunks, spans = chunker.split_with_sentences(doc)
+            except Exception as e:  # one document that cannot be cleaned or split is skipped
+                skipped.append(Skipped(where, failure_reason(e)))
+                continue
+            documents.append(doc)
             chunks.extend(doc_chunks)
             sentences.extend(SentenceSpan(doc.doc_id, start, end) for start, end in spans)
+        if not documents:
+            reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
+            raise SourceError(f"no indexable documents in {source} ({reasons})")
         texts = {doc.doc_id: doc.text for doc in documents}
         titles = {doc.doc_id: doc.title for doc in documents}
         chunk_inputs = [embedding_input(titles[c.doc_id], c.text) for c in chunks]
@@ -194,6 +204,7 @@ def build_index(
         embedded=len(todo),
         reused=len(chunks) - len(todo),
         skipped=skipped,
+        warnings=list(loaded.warnings),
         pruned=pruned,
     )
 

@@ -60,6 +60,8 @@ _TICKER_ROW = re.compile(
     r"^(?:[A-Z][A-Z0-9.\-^]{0,7}\s+)?"
     r"(?:[$€£¥]?[+\-−]?\d[\d,]*(?:\.\d+)?%?\s*|\(\s*[+\-−]?\d[\d,]*(?:\.\d+)?%?\s*\)\s*)+$"
 )
+# A gallery's counter: "Image 1 of 8", "Photo 3/12".
+_GALLERY = re.compile(r"^(?:image|photo|picture|slide)s? \d+ ?(?:of|/) ?\d+$", re.I)
 _CREDIT = re.compile(r"^(?:photo|image|picture|illustration|video)s?(?: credit)?\s*[:/|]", re.I)
 _SENTENCE_END = re.compile(r"[.!?…\"”’)]$")
 # Inline TeX left by pages that render it client-side (MathJax, KaTeX), and its text-style macros.
@@ -75,10 +77,12 @@ _FOOTER_LINE_WORDS = 60
 def clean_document(raw: RawDocument) -> Document | None:
     """Return the cleaned document, or None when no article text is left.
 
-    Page chrome is removed from pages (HTML, WordPress, Markdown, text dumps). A JSONL record's
-    ``text`` is already one document's text, so it is only normalised (and a first line repeating
-    its title dropped): the chrome rules are built for page dumps, and would drop a one-line record
-    that reads like a headline, or a paragraph that happens to say "for more information, visit".
+    Page chrome is removed from page dumps (text files, WordPress content, Markdown, and HTML
+    pages the article extractor found nothing in). A JSON or JSONL record's ``text``, and the
+    article an extractor took from an HTML page, are already one article's text, so they are only
+    normalised (and a first line repeating the title dropped): the chrome rules are built for page
+    dumps, and would drop a one-line record that reads like a headline, a paragraph that happens to
+    say "for more information, visit", or recipe steps that repeat.
     """
     body = html_to_text(raw.html) if raw.html is not None else raw.text or ""
     if raw.html is None:
@@ -86,17 +90,24 @@ def clean_document(raw: RawDocument) -> Document | None:
     blocks = [[_normalise_line(line) for line in block] for block in _blocks(body)]
     blocks = [kept for block in blocks if (kept := [line for line in block if line])]
     title = _normalise_line(raw.title or "") or None
-    if raw.format != "jsonl":
+    if not is_extracted(raw):
         inferred = title is None
         if inferred:
             title = _headline(blocks)
         blocks = remove_chrome(blocks, title)
         if inferred and title is not None and not any(blocks):
             blocks, title = [[title]], None  # a page that is a single headline-like line
-    elif title is not None and blocks and _key(blocks[0][0]) == _key(title):
-        rest = [blocks[0][1:], *blocks[1:]]
-        if any(rest):
-            blocks = rest  # a record whose text repeats its title as its first line
+    else:
+        if raw.format == "html":
+            # Widget labels an extractor keeps inside the article ("Share it", "Advertisement"):
+            # whole-line matches only, so no sentence of the story is touched.
+            blocks = [
+                kept for block in blocks if (kept := [x for x in block if not is_nav_line(x)])
+            ]
+        if title is not None and blocks and _key(blocks[0][0]) == _key(title):
+            rest = [blocks[0][1:], *blocks[1:]]
+            if any(rest):
+                blocks = rest  # text that repeats its title as its first line
     if not any(blocks):
         return None
     body_text = "\n\n".join("\n".join(block) for block in blocks if block)
@@ -116,6 +127,11 @@ def clean_document(raw: RawDocument) -> Document | None:
         author=raw.author,
         published=raw.published,
     )
+
+
+def is_extracted(raw: RawDocument) -> bool:
+    """The text is one article's text already: a record's, or an article extractor's output."""
+    return raw.format in ("json", "jsonl") or (raw.format == "html" and raw.html is None)
 
 
 def html_to_text(markup: str) -> str:
@@ -174,7 +190,9 @@ def is_nav_line(line: str) -> bool:
     key = _key(line)
     if len(line) <= 2 or not key:
         return True
-    return key in _NAV_LABELS or (_words(line) <= 12 and bool(_CREDIT.match(line)))
+    if key in _NAV_LABELS or _GALLERY.match(line):
+        return True
+    return _words(line) <= 12 and bool(_CREDIT.match(line))
 
 
 def is_market_data(line: str) -> bool:

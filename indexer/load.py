@@ -6,9 +6,11 @@ import email.utils
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from indexer.errors import SourceError
 from indexer.models import LoadResult, RawDocument, Skipped
@@ -30,12 +32,17 @@ _DATE_FORMATS = (
 
 
 def iter_source_files(source: Path) -> Iterator[Path]:
-    """Yield the files under ``source`` in a stable order, skipping hidden ones."""
+    """Yield the files under ``source`` in a stable order, skipping hidden ones.
+
+    Symbolic links that lead nowhere (dangling or looping) are yielded too, so that they are
+    reported as skipped rather than silently ignored.
+    """
     for path in sorted(source.rglob("*")):
         rel = path.relative_to(source)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+        if any(part.startswith(".") for part in rel.parts):
             continue
-        yield path
+        if path.is_file() or (path.is_symlink() and not path.exists()):
+            yield path
 
 
 def load_corpus(source: Path) -> LoadResult:
@@ -53,13 +60,18 @@ def load_corpus(source: Path) -> LoadResult:
         rel = path.relative_to(source).as_posix()
         try:
             docs = load_file(path, doc_id=rel.rsplit(".", 1)[0] if "." in path.name else rel)
-        except ValueError as e:
-            result.skipped.append(Skipped(rel, str(e)))
+        except Exception as e:  # one unreadable file never stops a build: it is skipped
+            result.skipped.append(Skipped(rel, failure_reason(e)))
             continue
         for doc in docs:
             if isinstance(doc, Skipped):
                 result.skipped.append(doc)
-            elif doc.doc_id in seen:
+                continue
+            doc, dropped = with_safe_url(doc)
+            if dropped:
+                where = rel if len(docs) == 1 else f"{rel} record {doc.doc_id!r}"
+                result.warnings.append(Skipped(where, dropped))
+            if doc.doc_id in seen:
                 result.skipped.append(
                     Skipped(
                         rel,
@@ -73,29 +85,69 @@ def load_corpus(source: Path) -> LoadResult:
 
 
 def load_file(path: Path, doc_id: str) -> list[RawDocument | Skipped]:
-    """Parse one file into documents (JSONL files hold several). Raises ValueError if unusable."""
+    """Parse one file into documents (JSON and JSONL files may hold several).
+
+    The format is read from the content; the extension only breaks a tie (a ``.jsonl`` file
+    holding one record is JSONL, not a JSON object). Raises ValueError if the file is unusable.
+    """
+    if path.is_symlink() and not path.exists():
+        raise ValueError("symbolic link to nothing (dangling or looping)")
     size = path.stat().st_size
     if size == 0:
         raise ValueError("empty file")
     if size > MAX_FILE_BYTES:
         raise ValueError(f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit")
     text = decode(path.read_bytes())
-    stripped = text.lstrip()
+    stripped = text.strip()
     name = path.name
-    if stripped[:1] in "{[":
+    if not stripped:
+        raise ValueError("empty file (whitespace only)")
+    if stripped[0] in "{[":
+        if path.suffix.lower() in (".jsonl", ".ndjson"):
+            return _from_jsonl(_jsonl_records(text), name, doc_id)
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply to read") from None
         except json.JSONDecodeError as e:
-            records = _try_jsonl(text)
-            if records is None:
+            records = _jsonl_records(text)
+            if records[0][1] is None:  # not even the first line parses: not JSONL either
                 raise ValueError(f"looks like JSON but does not parse: {e}") from e
-            return _from_jsonl(records, name)
+            return _from_jsonl(records, name, doc_id)
         return _from_json(data, doc_id, name)
     if _looks_like_html(stripped):
         return [_from_html(text, doc_id, name)]
     if _looks_like_markdown(text):
         return [_from_markdown(text, doc_id, name)]
     return [RawDocument(doc_id=doc_id, path=name, format="text", text=text)]
+
+
+def failure_reason(error: BaseException, limit: int = 200) -> str:
+    """One line saying why a file could not be read: the message of an expected refusal, the
+    exception's type and message for anything else."""
+    text = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+    if isinstance(error, OSError) and error.strerror:
+        text = f"cannot read: {error.strerror}"
+    line = " ".join(text.split()) or type(error).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def with_safe_url(doc: RawDocument) -> tuple[RawDocument, str | None]:
+    """``doc`` with its URL kept only when it is an http(s) link, and why it was dropped."""
+    if doc.url is None or is_web_url(doc.url):
+        return doc, None
+    shown = doc.url if len(doc.url) <= 60 else doc.url[:59] + "…"
+    reason = f"url {shown!r} dropped: only http and https links are kept"
+    return replace(doc, url=None), reason
+
+
+def is_web_url(url: str) -> bool:
+    """An absolute http or https URL with a host: the only links a reader is shown."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
 def decode(data: bytes) -> str:
@@ -123,59 +175,81 @@ def _looks_like_markdown(text: str) -> bool:
     return bool(_FRONT_MATTER.match(text) or _MD_HEADING.search(text) or _MD_LINK.search(text))
 
 
-def _try_jsonl(text: str) -> list[tuple[int, Any]] | None:
+def _jsonl_records(text: str) -> list[tuple[int, Any]]:
+    """(line number, parsed value or None when the line does not parse) for each non-blank line."""
     records: list[tuple[int, Any]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             records.append((lineno, json.loads(line)))
-        except json.JSONDecodeError:
-            if not records:
-                return None
+        except (json.JSONDecodeError, RecursionError):
             records.append((lineno, None))
-    return records if len(records) >= 1 else None
+    return records
 
 
-def _from_jsonl(records: list[tuple[int, Any]], name: str) -> list[RawDocument | Skipped]:
+def _from_jsonl(
+    records: list[tuple[int, Any]], name: str, doc_id: str
+) -> list[RawDocument | Skipped]:
     out: list[RawDocument | Skipped] = []
     for lineno, rec in records:
         where = f"{name} line {lineno}"
         if not isinstance(rec, dict):
-            out.append(Skipped(where, "not a JSON object"))
+            reason = "not valid JSON" if rec is None else "not a JSON object"
+            out.append(Skipped(where, reason))
             continue
-        rec_id, text, title = rec.get("id", rec.get("_id")), rec.get("text"), _str(rec.get("title"))
-        if rec_id is None or str(rec_id).strip() == "":
-            out.append(Skipped(where, "record has no 'id'"))
-            continue
-        if not isinstance(text, str) or not text.strip():
-            if title is None:
-                out.append(Skipped(where, "record has no 'text'"))
-                continue
-            text, title = title, None  # a title alone is the text (BEIR's SciDocs, TREC-COVID)
-        out.append(
-            RawDocument(
-                doc_id=str(rec_id).strip(),
-                path=name,
-                format="jsonl",
-                text=text,
-                title=title,
-                url=_str(rec.get("url")),
-                site_name=_str(rec.get("site_name")),
-                author=_str(rec.get("author")),
-                published=parse_date(rec.get("published") or rec.get("date")),
-            )
-        )
+        out.append(_from_record(rec, f"{doc_id}-{lineno}", name, "jsonl", where))
     return out
 
 
+def _from_record(
+    rec: dict[str, Any], default_id: str, name: str, fmt: str, where: str
+) -> RawDocument | Skipped:
+    """A record with ``text`` (or only a ``title``) and optional metadata fields."""
+    rec_id = rec.get("id", rec.get("_id"))
+    if rec_id is None or str(rec_id).strip() == "":
+        rec_id = default_id
+    text, title = rec.get("text"), _str(rec.get("title"))
+    if not isinstance(text, str) or not text.strip():
+        if title is None:
+            return Skipped(where, "record has no 'text'")
+        text, title = title, None  # a title alone is the text (BEIR's SciDocs, TREC-COVID)
+    return RawDocument(
+        doc_id=str(rec_id).strip(),
+        path=name,
+        format=fmt,
+        text=text,
+        title=title,
+        url=_str(rec.get("url")),
+        site_name=_str(rec.get("site_name")),
+        author=_str(rec.get("author")),
+        published=parse_date(rec.get("published") or rec.get("date")),
+    )
+
+
 def _from_json(data: Any, doc_id: str, name: str) -> list[RawDocument | Skipped]:
-    posts = data if isinstance(data, list) else [data]
-    if not posts or not all(isinstance(p, dict) and _is_wordpress(p) for p in posts):
-        raise ValueError("JSON is not a WordPress REST post (no title.rendered/content.rendered)")
-    if len(posts) == 1:
-        return [_from_wordpress(posts[0], doc_id, name)]
-    return [_from_wordpress(p, f"{doc_id}-{p.get('id', i)}", name) for i, p in enumerate(posts)]
+    """A WordPress REST post, a record with ``text``, or an array of either."""
+    if isinstance(data, dict):
+        if _is_wordpress(data):
+            return [_from_wordpress(data, doc_id, name)]
+        if "text" in data or "title" in data:
+            return [_from_record(data, doc_id, name, "json", name)]
+        raise ValueError(
+            "JSON object is neither a record with 'text' nor a WordPress REST post "
+            "(content.rendered)"
+        )
+    if not isinstance(data, list) or not data:
+        raise ValueError("JSON holds no records (expected an object or an array of objects)")
+    out: list[RawDocument | Skipped] = []
+    for i, item in enumerate(data):
+        where = f"{name} item {i}"
+        if not isinstance(item, dict):
+            out.append(Skipped(where, "not a JSON object"))
+        elif _is_wordpress(item):
+            out.append(_from_wordpress(item, f"{doc_id}-{item.get('id', i)}", name))
+        else:
+            out.append(_from_record(item, f"{doc_id}-{i}", name, "json", where))
+    return out
 
 
 def _is_wordpress(post: dict[str, Any]) -> bool:
@@ -204,6 +278,47 @@ def _from_wordpress(post: dict[str, Any], doc_id: str, name: str) -> RawDocument
 
 
 def _from_html(text: str, doc_id: str, name: str) -> RawDocument:
+    """An HTML page: its article and metadata as trafilatura extracts them, for precision.
+
+    When the extractor finds no article (a page that is all links, a fragment), the whole page is
+    kept as markup and cleaned by the page-dump rules instead, so that no page is lost.
+    """
+    import trafilatura
+
+    found: dict[str, Any] = {}
+    for precise in (True, False):
+        extracted = trafilatura.bare_extraction(
+            text,
+            favor_precision=precise,
+            favor_recall=not precise,
+            include_comments=False,
+            with_metadata=True,
+            deduplicate=False,
+        )
+        if extracted is not None and not isinstance(extracted, dict):
+            extracted = extracted.as_dict()
+        found = extracted or {}
+        if _str(found.get("text")):
+            break
+    body = _str(found.get("text"))
+    meta = _html_metadata(text)
+    return RawDocument(
+        doc_id=doc_id,
+        path=name,
+        format="html",
+        # One paragraph per line from the extractor; a blank line between them for the chunker.
+        text="\n\n".join(line for line in body.splitlines() if line.strip()) if body else None,
+        html=None if body else text,
+        title=_str(found.get("title")) or meta["title"],
+        url=_str(found.get("url")) or meta["url"],
+        site_name=_str(found.get("sitename")) or meta["site_name"],
+        author=_str(found.get("author")) or meta["author"],
+        published=parse_date(found.get("date")) or meta["published"],
+    )
+
+
+def _html_metadata(text: str) -> dict[str, str | None]:
+    """Title, URL, site, author and date from a page's head (meta tags, canonical link, h1)."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(text, "lxml")
@@ -220,26 +335,19 @@ def _from_html(text: str, doc_id: str, name: str) -> RawDocument:
     canonical = soup.find("link", rel="canonical")
     time_tag = soup.find("time", datetime=True)
     h1 = soup.find("h1")
-    title = (
-        meta("og:title", "twitter:title")
+    return {
+        "title": meta("og:title", "twitter:title")
         or (h1.get_text(" ", strip=True) if h1 else None)
-        or (soup.title.get_text(" ", strip=True) if soup.title else None)
-    )
-    return RawDocument(
-        doc_id=doc_id,
-        path=name,
-        format="html",
-        html=text,
-        title=title,
-        url=meta("og:url")
+        or (soup.title.get_text(" ", strip=True) if soup.title else None),
+        "url": meta("og:url")
         or (str(canonical["href"]) if canonical and canonical.get("href") else None),
-        site_name=meta("og:site_name", "application-name"),
-        author=meta("author", "article:author", "parsely-author"),
-        published=parse_date(
+        "site_name": meta("og:site_name", "application-name"),
+        "author": meta("author", "article:author", "parsely-author"),
+        "published": parse_date(
             meta("article:published_time", "datePublished", "date", "pubdate")
             or (time_tag["datetime"] if time_tag else None)
         ),
-    )
+    }
 
 
 def _from_markdown(text: str, doc_id: str, name: str) -> RawDocument:

@@ -89,3 +89,5 @@ class Skipped:
 class LoadResult:
     documents: list[RawDocument] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    # Documents indexed with something dropped (an unsafe URL), and what.
+    warnings: list[Skipped] = field(default_factory=list)

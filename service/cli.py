@@ -159,6 +159,8 @@ def index(full: bool, if_stale: bool, **options: Any) -> None:
     )
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+    for warning in report.warnings:
+        click.echo(f"warning {warning.path}: {warning.reason}", err=True)
     if report.full_reason:
         click.echo(f"full rebuild: {report.full_reason}")
     click.echo(

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from indexer.load import is_web_url
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
@@ -14,6 +24,23 @@ Question = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)
 ]
 
+
+_SCHEME = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.\-]*:")
+UNSAFE_SOURCE = "(link withheld: not http or https)"
+
+
+def safe_source(value: str) -> str:
+    """A source is an http(s) URL or a file name. Any other link (``javascript:``, ``data:``),
+    which an index built before URLs were checked may hold, is never served."""
+    return UNSAFE_SOURCE if _SCHEME.match(value) and not is_web_url(value) else value
+
+
+def safe_url(value: str | None) -> str | None:
+    return value if value is None or is_web_url(value) else None
+
+
+Source = Annotated[str, AfterValidator(safe_source)]
+Url = Annotated[str | None, AfterValidator(safe_url)]
 
 DocId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
 
@@ -62,7 +89,7 @@ class SourceSpan(BaseModel):
 
     doc_id: str
     title: str
-    source: str
+    source: Source
     start: int
     end: int
 
@@ -87,7 +114,7 @@ class Passage(BaseModel):
     doc_id: str
     chunk_id: str
     title: str
-    source: str = Field(description="Article URL when known, else the source file name.")
+    source: Source = Field(description="Article URL when known, else the source file name.")
     published: str | None = Field(description="Publication date (ISO 8601) or null.")
     start: int = Field(description="Start offset in the document's cleaned text.")
     end: int = Field(description="End offset (exclusive) in the document's cleaned text.")
@@ -117,7 +144,7 @@ class AskResponse(BaseModel):
 class DocumentResponse(BaseModel):
     doc_id: str
     title: str
-    source: str
+    source: Source
     published: str | None
     text: str = Field(description="Cleaned text; passage offsets index into it.")
 

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from service.schemas import Source, Url
+
 MAX_MESSAGES = 100
 MAX_MESSAGE_CHARS = 16_000
 
@@ -58,8 +60,8 @@ class ChatCitation(BaseModel):
     index: int
     doc_id: str
     title: str
-    source: str
-    url: str | None
+    source: Source
+    url: Url
     site_name: str | None
     published: str | None
     start: int

@@ -44,7 +44,10 @@ async function openCitation(c) {
   const viewer = $("viewer");
   $("viewer-title").textContent = `[${c.index}] ${c.title}`;
   const meta = [c.site_name, c.published].filter(Boolean).join(" · ");
-  const link = c.url ? `<a href="${escapeHtml(c.url)}" target="_blank" rel="noopener">${escapeHtml(c.url)}</a>` : escapeHtml(c.source);
+  // Only an http(s) URL becomes a link; the server withholds any other, and so does the page.
+  const link = c.url && /^https?:\/\//i.test(c.url)
+    ? `<a href="${escapeHtml(c.url)}" target="_blank" rel="noopener">${escapeHtml(c.url)}</a>`
+    : escapeHtml(c.source);
   $("viewer-meta").innerHTML = [escapeHtml(meta), link].filter(Boolean).join(" · ");
   $("viewer-text").textContent = "Loading…";
   viewer.hidden = false;

@@ -131,10 +131,10 @@ def test_jsonl_records_become_documents(tmp_path: Path) -> None:
     docs = load_file(path, doc_id="feed")
     raws = [d for d in docs if isinstance(d, RawDocument)]
     skipped = [d for d in docs if isinstance(d, Skipped)]
-    assert [r.doc_id for r in raws] == ["a1", "a2"]
+    # A record without an id is named by its file and line.
+    assert [r.doc_id for r in raws] == ["a1", "a2", "feed-3"]
     assert (raws[0].url, raws[0].published, raws[1].url) == ("https://x.test/1", "2026-02-01", None)
-    assert [s.reason for s in skipped] == ["record has no 'id'", "not a JSON object"]
-    assert skipped[0].path == "feed.jsonl line 3"
+    assert [(s.path, s.reason) for s in skipped] == [("feed.jsonl line 4", "not valid JSON")]
 
 
 def test_unreadable_files_are_skipped_with_reasons(tmp_path: Path) -> None:
@@ -153,7 +153,7 @@ def test_unreadable_files_are_skipped_with_reasons(tmp_path: Path) -> None:
     assert reasons["empty.txt"] == "empty file"
     assert reasons["image.png"] == "binary content, not a text document"
     assert reasons["broken.json"].startswith("looks like JSON but does not parse")
-    assert reasons["other.json"].startswith("JSON is not a WordPress REST post")
+    assert reasons["other.json"].startswith("JSON object is neither a record with 'text' nor")
     assert reasons["good.txt"] == "doc_id 'good' already taken by good.md"
 
 
@@ -207,3 +207,55 @@ def test_beir_records_are_all_indexed(tmp_path: Path) -> None:
         "Paper\n\nClick here to see the data. Results held.",
         "A title with no abstract",
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://news.example/a?b=1", True),
+        ("HTTP://news.example", True),
+        ("javascript:alert(document.cookie)", False),
+        (" JavaScript:alert(1)", False),
+        ("data:text/html,<script>alert(1)</script>", False),
+        ("vbscript:msgbox(1)", False),
+        ("file:///etc/passwd", False),
+        ("//news.example/a", False),
+        ("/relative/path", False),
+        ("https://", False),
+        ("http://[::1", False),
+    ],
+)
+def test_only_absolute_http_urls_are_links(url: str, kept: bool) -> None:
+    from indexer.load import is_web_url
+    from service.schemas import UNSAFE_SOURCE, safe_source, safe_url
+
+    assert is_web_url(url) is kept
+    assert (safe_url(url) == url) is kept
+    if url.lstrip().split(":", 1)[0].isalpha() and ":" in url:
+        assert safe_source(url) == (url if kept else UNSAFE_SOURCE)
+    assert safe_source("story.txt") == "story.txt"
+
+
+def test_json_records_objects_and_arrays(tmp_path: Path) -> None:
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps({"title": "T", "text": "Body text.", "author": "A"}), "utf-8")
+    (doc,) = load_file(one, doc_id="one")
+    assert isinstance(doc, RawDocument)
+    assert (doc.doc_id, doc.format, doc.title, doc.author) == ("one", "json", "T", "A")
+    many = tmp_path / "many.json"
+    many.write_text(json.dumps([{"id": "x", "text": "X."}, {"text": "Y."}, 3, {}]), "utf-8")
+    docs = load_file(many, doc_id="many")
+    assert [d.doc_id for d in docs if isinstance(d, RawDocument)] == ["x", "many-1"]
+    assert [(s.path, s.reason) for s in docs if isinstance(s, Skipped)] == [
+        ("many.json item 2", "not a JSON object"),
+        ("many.json item 3", "record has no 'text'"),
+    ]
+    single = tmp_path / "single.jsonl"
+    single.write_text(json.dumps({"id": "s1", "text": "Only one."}) + "\n", "utf-8")
+    (rec,) = load_file(single, doc_id="single")
+    assert isinstance(rec, RawDocument) and (rec.doc_id, rec.format) == ("s1", "jsonl")
+    for bad, reason in (("[]", "no records"), ("[" * 5000 + "]" * 5000, "nested too deeply")):
+        path = tmp_path / "bad.json"
+        path.write_text(bad, "utf-8")
+        with pytest.raises(ValueError, match=reason):
+            load_file(path, doc_id="bad")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,3 +116,32 @@ def test_page_shows_errors_and_uses_the_api_key(
         _ask(page, "Who is OpenAI's chief research officer?")
         assert "Mark Chen" in page.locator(".msg.assistant").last.inner_text()
         page.close()
+
+
+def test_hostile_citation_metadata_is_text_and_never_a_script_link(
+    browser: Browser, base: str
+) -> None:
+    """Even if a response carried a javascript: URL and markup in a title (the server withholds
+    such URLs; an older index or a proxy might not), the page shows them as inert text."""
+    page = browser.new_page()
+
+    def poison(route) -> None:  # type: ignore[no-untyped-def]
+        body = route.fetch().text()
+        body = re.sub(r'"url": ?(null|"[^"]*")', '"url": "javascript:window.__pwned=1"', body)
+        body = re.sub(r'"title": ?"', '"title": "<img src=x onerror=window.__pwned=2>', body)
+        assert "javascript:" in body
+        route.fulfill(status=200, body=body, headers={"content-type": "text/event-stream"})
+
+    page.route("**/v1/chat/completions", poison)
+    page.goto(f"{base}/")
+    _ask(page, "Who is OpenAI's chief research officer?")
+    page.locator(".msg.assistant").last.locator("button.cite").first.click()
+    page.locator("#viewer-text mark").wait_for()
+    meta = page.locator("#viewer-meta")
+    assert meta.locator("a").count() == 0  # no link at all: the URL is not http(s)
+    assert page.locator("a[href^='javascript' i]").count() == 0
+    assert page.locator("#viewer img, .msg img").count() == 0
+    assert "<img src=x" in page.locator("#viewer-title").inner_text()
+    meta.click()
+    assert page.evaluate("window.__pwned === undefined")
+    page.close()
