@@ -18,6 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from indexer import __version__
 from indexer.embed import SentenceTransformerEmbedder
@@ -29,6 +30,7 @@ from service.batching import BatchingEncoder
 from service.chat.generator import Generator
 from service.deps import rate_limit, require_admin_key, require_api_key, search_slot
 from service.limits import RateLimiter, SearchSlots, SharedRateLimiter
+from service.mcp_tools import Guarded, build_mcp
 from service.metrics import Metrics, Observe
 from service.middleware import RequestMiddleware
 from service.reload import Reloader
@@ -170,7 +172,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.reload_interval > 0 and not (settings.index_dir / MANIFEST).is_file():
             watcher = asyncio.create_task(app.state.reloader.watch(settings.reload_interval))
         try:
-            yield
+            async with app.state.mcp.session_manager.run():
+                yield
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -219,6 +222,21 @@ def create_app(
     app.include_router(admin.router, dependencies=[Depends(require_admin_key)])
     app.include_router(admin.metrics_router, dependencies=[Depends(require_api_key)])
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
+    # MCP over streamable HTTP, stateless so that any worker can answer any call.
+    app.state.mcp = build_mcp(
+        lambda: app.state.answerer, lambda: app.state.load_error or "the index is still loading"
+    )
+    mcp_http = app.state.mcp.streamable_http_app(
+        streamable_http_path="/mcp", stateless_http=True, json_response=True, host=settings.host
+    )
+    app.router.routes.append(
+        Route(
+            "/mcp",
+            Guarded(mcp_http, [require_api_key, rate_limit]),
+            methods=["GET", "POST", "DELETE"],
+            include_in_schema=False,
+        )
+    )
     app.add_middleware(
         RequestMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
     )

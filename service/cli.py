@@ -339,6 +339,30 @@ def ask(question: str, top_k: int, as_json: bool, **options: Any) -> None:
         click.echo()
 
 
+@main.command(name="mcp")
+@index_opt
+@model_opt
+def mcp_(**options: Any) -> None:
+    """Serve the MCP tools (ask, get_document) over stdio, for Claude Desktop, Claude Code and
+    other clients that start a local process. Logs go to stderr; stdout is the protocol."""
+    import logging
+
+    from indexer.errors import RagqaError
+    from service.app import build_answerer
+    from service.mcp_tools import build_mcp
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    settings = _settings(**options)
+    answerer, error = None, None
+    try:
+        answerer = build_answerer(settings, _embedder(settings))
+    except RagqaError as e:
+        # Serve anyway: every call then says why, which a client shows; an exit would not be.
+        error = str(e)
+        click.echo(f"warning: {error}", err=True)
+    build_mcp(lambda: answerer, lambda: error or "not loaded").run("stdio")
+
+
 @main.command(name="eval")
 @click.option(
     "--questions",
