@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from indexer.centrality import centrality
 from indexer.choices import INDEX_TYPES
 from indexer.errors import IndexCorruptError, IndexNotFoundError
 from indexer.models import Chunk, Document, SentenceSpan
@@ -34,6 +35,7 @@ from indexer.models import Chunk, Document, SentenceSpan
 FORMAT_VERSION = 2
 MANIFEST, VECTORS, DATABASE = "manifest.json", "vectors.faiss", "chunks.sqlite"
 SENTENCE_VECTORS = "sentences.npy"
+SENTENCE_CENTRALITY = "sentence_centrality.npy"
 # Exact passage vectors, kept beside an approximate index so rebuilds can reuse them losslessly.
 PASSAGE_VECTORS = "passages.npy"
 IVF_THRESHOLD = 200_000
@@ -187,7 +189,10 @@ def write_version(root: Path, manifest: dict[str, Any], data: VersionData) -> Pa
         faiss.write_index(make_vector_index(data.vectors, kind), str(tmp / VECTORS))
         if kind != "flat":
             np.save(tmp / PASSAGE_VECTORS, data.vectors)
-        np.save(tmp / SENTENCE_VECTORS, data.sentence_vectors.astype(np.float16))
+        stored = data.sentence_vectors.astype(np.float16)
+        np.save(tmp / SENTENCE_VECTORS, stored)
+        # From the float16 vectors as stored, so it equals what a reader would compute from them.
+        np.save(tmp / SENTENCE_CENTRALITY, centrality(stored))
         _write_database(tmp / DATABASE, data)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a server may run as another user
@@ -315,6 +320,22 @@ class IndexReader:
             self.sentence_vectors = np.load(self.path / SENTENCE_VECTORS, mmap_mode="r")
         except (OSError, ValueError) as e:
             raise IndexCorruptError(f"cannot read {self.path / SENTENCE_VECTORS}: {e}") from e
+        # Each sentence's centrality (see indexer.centrality), written by builds since it was
+        # stored; None for an older version, whose readers compute it when they open it.
+        self.sentence_centrality: np.ndarray | None = None
+        if (self.path / SENTENCE_CENTRALITY).is_file():
+            try:
+                self.sentence_centrality = np.load(self.path / SENTENCE_CENTRALITY, mmap_mode="r")
+            except (OSError, ValueError) as e:
+                raise IndexCorruptError(
+                    f"cannot read {self.path / SENTENCE_CENTRALITY}: {e}"
+                ) from e
+            if len(self.sentence_centrality) != len(self.sentence_vectors):
+                raise IndexCorruptError(
+                    f"index {self.path} has {len(self.sentence_vectors)} sentence vectors but "
+                    f"{len(self.sentence_centrality)} centrality values; rebuild it with "
+                    "`ragqa index --full`"
+                )
         # Opened up front, never reopened: a request still running on this version keeps working
         # after a newer build prunes the directory (open files outlive their unlinking).
         self._connections = [self._connect() for _ in range(connections)]

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from indexer.centrality import centrality
 from indexer.store import IndexReader
 from service.answer_types import REQUIRED, expected_kind, holds
 from service.retrieval import Hit
@@ -74,30 +75,6 @@ class ScoredSentence:
     is_title: bool = False  # the document's headline, repeated as its first line
 
 
-def centrality(vectors: np.ndarray, block: int = 65536) -> np.ndarray:
-    """Each unit vector's cosine to the normalised mean of all, minus the mean of those cosines.
-
-    A sentence that restates what the whole corpus is about ("The departure of Jerry Tworek marks
-    the end of an era") sits near every question on that subject without answering any: its
-    similarity is partly shared with every sentence, the "common direction" of an embedding space
-    (Mu and Viswanath, *All-but-the-Top*, 2018). Read in blocks: ``vectors`` may be memory-mapped.
-    """
-    n = len(vectors)
-    if not n:
-        return np.zeros(0, dtype=np.float32)
-    total = np.zeros(vectors.shape[1], dtype=np.float64)
-    for at in range(0, n, block):
-        total += np.asarray(vectors[at : at + block], dtype=np.float32).sum(axis=0)
-    norm = float(np.linalg.norm(total))
-    if norm == 0.0:
-        return np.zeros(n, dtype=np.float32)
-    mean = (total / norm).astype(np.float32)
-    out = np.concatenate(
-        [np.asarray(vectors[at : at + block], dtype=np.float32) @ mean for at in range(0, n, block)]
-    )
-    return (out - out.mean()).astype(np.float32)
-
-
 class SentenceScorer:
     def __init__(
         self, reader: IndexReader, coverage_weight: float = 0.5, centroid_weight: float = 0.25
@@ -105,8 +82,12 @@ class SentenceScorer:
         self.reader = reader
         self.coverage_weight = coverage_weight
         self.centroid_weight = centroid_weight
-        # One pass over the sentence vectors when the index is opened, none per query.
-        self.centrality = centrality(reader.sentence_vectors) if centroid_weight else None
+        # Stored by the build; computed here (one pass over the sentence vectors) only for an
+        # index built before it was stored.
+        self.centrality: np.ndarray | None = None
+        if centroid_weight:
+            stored = reader.sentence_centrality
+            self.centrality = stored if stored is not None else centrality(reader.sentence_vectors)
 
     def _idf(self, question: str) -> dict[str, float]:
         terms = sorted({s for s in map(stem, query_terms(question)) if s})

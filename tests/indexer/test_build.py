@@ -133,3 +133,31 @@ def test_embedding_input_adds_the_headline_once() -> None:
     first = "In the high-stakes world of AI, talent is the scarcest resource of all today."
     assert embedding_input(opening, first) == first
     assert embedding_input(opening, "Later text.") == f"{opening}\nLater text."
+
+
+def test_centrality_is_stored_at_build_and_equals_what_a_reader_would_compute(
+    seed_index: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from indexer.centrality import centrality
+    from indexer.store import SENTENCE_CENTRALITY
+    from service.extract import SentenceScorer
+
+    reader = IndexReader(seed_index)
+    assert reader.sentence_centrality is not None
+    computed = centrality(reader.sentence_vectors)
+    np.testing.assert_array_equal(np.asarray(reader.sentence_centrality), computed)
+    # The scorer takes the stored values; it reads no sentence vector to get them.
+    assert SentenceScorer(reader).centrality is reader.sentence_centrality
+    # A version built before centrality was stored: computed when opened, same values.
+    old = tmp_path / "old"
+    shutil.copytree(resolve_version(seed_index), old)
+    (old / SENTENCE_CENTRALITY).unlink()
+    legacy = IndexReader(old)
+    assert legacy.sentence_centrality is None
+    np.testing.assert_array_equal(SentenceScorer(legacy).centrality, computed)
+    # A stored file that does not match the sentences is refused.
+    np.save(old / SENTENCE_CENTRALITY, computed[:-1])
+    with pytest.raises(IndexCorruptError, match="centrality values"):
+        IndexReader(old)

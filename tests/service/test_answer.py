@@ -256,7 +256,7 @@ def test_a_higher_ranked_passage_wins_a_near_tie_for_the_answer() -> None:
 def test_centrality_is_similarity_to_the_mean_direction_centred() -> None:
     import numpy as np
 
-    from service.extract import centrality
+    from indexer.centrality import centrality
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(50, 8)).astype(np.float32) + np.array([3.0] + [0.0] * 7)
