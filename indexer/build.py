@@ -129,11 +129,8 @@ def build_index(
         chunks: list[Chunk] = []
         sentences: list[SentenceSpan] = []
         for raw in loaded.documents:
-            where = (
-                raw.path
-                if raw.format in ("text", "html", "markdown")
-                else (f"{raw.path} record {raw.doc_id!r}")
-            )
+            single = raw.format in ("text", "html", "markdown")
+            where = raw.path if single else f"{raw.path} record {raw.doc_id!r}"
             try:
                 doc = clean_document(raw)
                 if doc is None:

@@ -301,7 +301,16 @@ def _from_html(text: str, doc_id: str, name: str) -> RawDocument:
         if _str(found.get("text")):
             break
     body = _str(found.get("text"))
-    meta = _html_metadata(text)
+    fields = {
+        "title": _str(found.get("title")),
+        "url": _str(found.get("url")),
+        "site_name": _str(found.get("sitename")),
+        "author": _str(found.get("author")),
+        "published": parse_date(found.get("date")),
+    }
+    if not all(fields.values()):  # the page's head again, only for what the extractor lacked
+        head = _html_metadata(text)
+        fields = {k: v or head[k] for k, v in fields.items()}
     return RawDocument(
         doc_id=doc_id,
         path=name,
@@ -309,11 +318,7 @@ def _from_html(text: str, doc_id: str, name: str) -> RawDocument:
         # One paragraph per line from the extractor; a blank line between them for the chunker.
         text="\n\n".join(line for line in body.splitlines() if line.strip()) if body else None,
         html=None if body else text,
-        title=_str(found.get("title")) or meta["title"],
-        url=_str(found.get("url")) or meta["url"],
-        site_name=_str(found.get("sitename")) or meta["site_name"],
-        author=_str(found.get("author")) or meta["author"],
-        published=parse_date(found.get("date")) or meta["published"],
+        **fields,
     )
 
 

@@ -20,7 +20,6 @@ from mcp.client.streamable_http import streamable_http_client
 from indexer.build import build_index
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import SEEDS
 from tests.support.live import live_server
 
 QUESTION = "What share of the enterprise market does OpenAI have?"
@@ -163,4 +162,3 @@ def test_a_reload_of_the_index_is_seen_by_the_next_call(
     assert before.structured_content["passages"][0]["doc_id"] != "005_tides"
     assert after.structured_content["passages"][0]["doc_id"] == "005_tides"
     assert after.structured_content["index"]["version"] == version
-    assert SEEDS.is_dir()
