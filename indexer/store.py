@@ -8,6 +8,7 @@ Layout of an index root::
       versions/<build_id>/vectors.faiss
       versions/<build_id>/chunks.sqlite
       versions/<build_id>/sentences.npy              (float16 sentence vectors, row = sentences.id)
+      versions/<build_id>/lexical/                   (Tantivy BM25 index of chunk text)
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ import numpy as np
 from indexer.centrality import centrality
 from indexer.choices import INDEX_TYPES
 from indexer.errors import IndexCorruptError, IndexNotFoundError
+from indexer.lexical import LexicalIndex, write_lexical
 from indexer.models import Chunk, Document, SentenceSpan
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: BM25 in Tantivy (lexical/), no FTS5 tables
 MANIFEST, VECTORS, DATABASE = "manifest.json", "vectors.faiss", "chunks.sqlite"
 SENTENCE_VECTORS = "sentences.npy"
 SENTENCE_CENTRALITY = "sentence_centrality.npy"
+LEXICAL = "lexical"
 # Exact passage vectors, kept beside an approximate index so rebuilds can reuse them losslessly.
 PASSAGE_VECTORS = "passages.npy"
 IVF_THRESHOLD = 200_000
@@ -53,10 +56,6 @@ CREATE TABLE chunks (
     n_tokens INTEGER NOT NULL, text_hash TEXT NOT NULL, text TEXT NOT NULL
 );
 CREATE INDEX chunks_doc ON chunks(doc_id, position);
-CREATE VIRTUAL TABLE chunks_fts USING fts5(
-    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
-);
-CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE TABLE sentences (
     id INTEGER PRIMARY KEY,  -- the row in sentences.npy
     doc_id TEXT NOT NULL REFERENCES documents(doc_id), start INTEGER NOT NULL,
@@ -189,11 +188,12 @@ def write_version(root: Path, manifest: dict[str, Any], data: VersionData) -> Pa
         faiss.write_index(make_vector_index(data.vectors, kind), str(tmp / VECTORS))
         if kind != "flat":
             np.save(tmp / PASSAGE_VECTORS, data.vectors)
-        stored = data.sentence_vectors.astype(np.float16)
+        stored = np.asarray(data.sentence_vectors, dtype=np.float16)  # no copy when it is already
         np.save(tmp / SENTENCE_VECTORS, stored)
         # From the float16 vectors as stored, so it equals what a reader would compute from them.
         np.save(tmp / SENTENCE_CENTRALITY, centrality(stored))
         _write_database(tmp / DATABASE, data)
+        write_lexical(tmp / LEXICAL, (c.text for c in data.chunks))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a server may run as another user
         final = versions / manifest["build_id"]
@@ -290,7 +290,6 @@ def _write_database(path: Path, data: VersionData) -> None:
                 for i, (s, h) in enumerate(zip(data.sentences, data.sentence_hashes, strict=True))
             ],
         )
-        db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
         db.commit()
     finally:
         db.close()
@@ -344,6 +343,12 @@ class IndexReader:
             raise IndexCorruptError(
                 f"index {self.path} has {self.vectors.ntotal} vectors but {count} chunks; "
                 "rebuild it with `ragqa index --full`"
+            )
+        self.lexical = LexicalIndex(self.path / LEXICAL)
+        if self.lexical.passages != count:
+            raise IndexCorruptError(
+                f"index {self.path} has {count} chunks but {self.lexical.passages} in its "
+                "lexical index; rebuild it with `ragqa index --full`"
             )
 
     @property
@@ -448,15 +453,6 @@ class IndexReader:
         for chunk_id, sid, start, end in rows:
             out[chunk_id].append((sid, start, end))
         return out
-
-    def document_frequency(self, terms: list[str]) -> tuple[int, dict[str, int]]:
-        """Number of chunks, and how many contain each (Porter-stemmed) term."""
-        db = self.db()
-        rows = db.execute(
-            f"SELECT term, doc FROM chunks_vocab WHERE term IN ({','.join('?' * len(terms))})",
-            terms,
-        ).fetchall()
-        return int(self.vectors.ntotal), {r[0]: int(r[1]) for r in rows}
 
     def document_hashes(self) -> dict[str, str]:
         return {r[0]: r[1] for r in self.db().execute("SELECT doc_id, content_hash FROM documents")}

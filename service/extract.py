@@ -56,7 +56,7 @@ def _stemmer() -> Any:
     if stemmer is None:
         import snowballstemmer
 
-        # Porter, the algorithm of SQLite's FTS5 'porter' tokenizer, so stems match its vocabulary.
+        # Porter: the stems the coverage weight was tuned with (question and sentence alike).
         stemmer = _local.stemmer = snowballstemmer.stemmer("porter")
     return stemmer
 
@@ -90,11 +90,18 @@ class SentenceScorer:
             self.centrality = stored if stored is not None else centrality(reader.sentence_vectors)
 
     def _idf(self, question: str) -> dict[str, float]:
-        terms = sorted({s for s in map(stem, query_terms(question)) if s})
-        if not terms:
-            return {}
-        n, df = self.reader.document_frequency(terms)
-        return {t: lucene_idf(n, df.get(t, 0)) for t in terms}
+        """Each question word's idf, keyed by its Porter stem (what ``stems`` gives a sentence).
+
+        Document frequencies come from the lexical index, looked up by its own terms for the word.
+        """
+        lexical = self.reader.lexical
+        idf: dict[str, float] = {}
+        for word in query_terms(question):
+            term = stem(word)
+            if term and term not in idf:
+                df = max(map(lexical.doc_freq, lexical.tokens([word])), default=0)
+                idf[term] = lucene_idf(lexical.passages, df)
+        return idf
 
     def score(
         self, question: str, query: np.ndarray, hits: list[Hit]

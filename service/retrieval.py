@@ -102,8 +102,7 @@ class Retriever:
         self, question: str, k: int, allowed: set[int] | None = None
     ) -> list[tuple[int, float]]:
         with timed(self.observe, "lexical"):
-            passages = int(self.reader.vectors.ntotal)  # the reader checked: one per chunk row
-            return lexical_search(self.reader.db(), question, k, allowed, passages)
+            return lexical_search(self.reader.lexical, question, k, allowed)
 
     def rank(
         self,

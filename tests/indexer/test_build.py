@@ -125,6 +125,20 @@ def test_corrupt_index_is_refused(seed_index: Path, tmp_path: Path) -> None:
         IndexReader(copy)
 
 
+def test_missing_or_mismatched_lexical_index_is_refused(seed_index: Path, tmp_path: Path) -> None:
+    from indexer.lexical import write_lexical
+    from indexer.store import LEXICAL
+
+    copy = tmp_path / "copy"
+    shutil.copytree(resolve_version(seed_index), copy)
+    shutil.rmtree(copy / LEXICAL)
+    with pytest.raises(IndexCorruptError, match=r"cannot read the lexical index"):
+        IndexReader(copy)
+    write_lexical(copy / LEXICAL, ["one passage only"])
+    with pytest.raises(IndexCorruptError, match=r"but 1 in its lexical index"):
+        IndexReader(copy)
+
+
 def test_embedding_input_adds_the_headline_once() -> None:
     assert embedding_input("Tides", "The moon pulls the sea.") == "Tides\nThe moon pulls the sea."
     assert embedding_input("Tides", "Tides\n\nThe moon pulls.") == "Tides\n\nThe moon pulls."
@@ -161,3 +175,21 @@ def test_centrality_is_stored_at_build_and_equals_what_a_reader_would_compute(
     np.save(old / SENTENCE_CENTRALITY, computed[:-1])
     with pytest.raises(IndexCorruptError, match="centrality values"):
         IndexReader(old)
+
+
+def test_an_index_in_an_older_format_is_stale_and_rebuilt(  # type: ignore[no-untyped-def]
+    seed_index: Path, tmp_path: Path, embedder
+) -> None:
+    """What an upgrade meets: `ragqa index --if-stale` sees the old format and builds anew."""
+    old = tmp_path / "index"
+    shutil.copytree(seed_index, old, symlinks=True)
+    manifest_path = resolve_version(old) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 2  # FTS5 for BM25, no lexical/ folder
+    manifest_path.write_text(json.dumps(manifest))
+    assert not is_fresh(SEEDS, old, embedder.name, ChunkerSettings())
+    with pytest.raises(IndexCorruptError, match="has format 2"):
+        IndexReader(old)
+    report = build_index(SEEDS, old, embedder)
+    assert report.embedded == report.chunks  # nothing could be reused from the old format
+    assert IndexReader(old).lexical.passages == report.chunks

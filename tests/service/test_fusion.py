@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from indexer.build import build_index
+from indexer.lexical import LexicalIndex, write_lexical
 from service.answer import Answerer
 from service.beir import evaluate_beir, load_beir, ndcg_at, recall_at
 from service.retrieval import Retriever
 from service.search.fusion import convex_fusion, reciprocal_rank_fusion
-from service.search.lexical import fts_phrases, lexical_search, lucene_idf, query_terms
+from service.search.lexical import lexical_search, lucene_idf, query_terms
 from tests.conftest import DATA
 
 BEIR = DATA / "beir-tiny"
@@ -39,67 +39,62 @@ def test_query_terms_drop_stopwords_and_clitics() -> None:
     ]  # fmt: skip
 
 
-def test_fts_phrases_are_safe_for_any_input() -> None:
+def test_lexical_search_is_safe_for_any_input(tmp_path: Path) -> None:
+    """Query syntax in a question is just words: nothing is parsed as an operator."""
+    index = _lexical(tmp_path, ["near b x", "nothing here", "or and not"])
     hostile = 'What is "NEAR(a b)" OR -x* AND? x"y'
-    assert fts_phrases(hostile) == ['"near"', '"b"', '"x"', '"y"']
-    assert fts_phrases("what is the") == []
-    db = _fts(["near b x", "nothing here"])
-    assert [i for i, _ in lexical_search(db, hostile, 10)] == [1]
-    assert lexical_search(db, "what is the", 10) == []
+    assert index.tokens(query_terms(hostile)) == ["near", "b", "x", "y"]
+    assert [i for i, _ in lexical_search(index, hostile, 10)] == [0]
+    assert lexical_search(index, "what is the", 10) == []
 
 
-def _fts(texts: list[str]) -> sqlite3.Connection:
-    db = sqlite3.connect(":memory:")
-    db.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(text, tokenize='porter unicode61')")
-    db.executemany("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", enumerate(texts, 1))
-    return db
+def _lexical(tmp_path: Path, texts: list[str]) -> LexicalIndex:
+    write_lexical(tmp_path / "lexical", texts)
+    return LexicalIndex(tmp_path / "lexical")
 
 
-def test_lexical_scores_are_bm25_with_lucene_idf() -> None:
+def test_lexical_scores_are_bm25_with_lucene_idf(tmp_path: Path) -> None:
     texts = [
         "tworek left openai",
         "tworek joined openai in 2019",
         "smith left the lab",
         "tworek and openai again and again",
     ]  # fmt: skip
-    db = _fts(texts)
+    index = _lexical(tmp_path, texts)
     lengths = [len(t.split()) for t in texts]
     avg = sum(lengths) / len(lengths)
 
     def bm25(terms: list[str], doc: int) -> float:
-        words = texts[doc - 1].split()
+        words = texts[doc].split()
         score = 0.0
         for term in terms:
             tf, df = words.count(term), sum(term in t.split() for t in texts)
-            norm = 1.2 * (1 - 0.75 + 0.75 * lengths[doc - 1] / avg)
+            norm = 1.2 * (1 - 0.75 + 0.75 * lengths[doc] / avg)
             score += lucene_idf(len(texts), df) * tf * 2.2 / (tf + norm) if tf else 0.0
         return score
 
-    # Both terms are in half the passages or more: FTS5's own bm25() weighs them next to nothing.
-    raw = db.execute(
-        "SELECT -bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s DESC",
-        (" OR ".join(fts_phrases("Tworek left")),),
-    )
-    assert raw.fetchone()[0] < 1e-5
-    ranked = lexical_search(db, "Who has left, Tworek?", 10)
-    assert [i for i, _ in ranked] == [1, 3, 2, 4]
+    # Both terms are in half the passages or more, where FTS5's idf was zero; Lucene's is not.
+    ranked = lexical_search(index, "Who has left, Tworek?", 10)
+    assert [i for i, _ in ranked] == [0, 2, 1, 3]
     for doc, score in ranked:
-        assert score == pytest.approx(bm25(["tworek", "left"], doc), rel=1e-9)
-    assert [i for i, _ in lexical_search(db, "Who has left, Tworek?", 1, {2, 4})] == [2]
-    assert lexical_search(db, "Who has left?", 10, {2, 4}) == []
-    assert lexical_search(db, "unseen words", 10) == []
+        assert score == pytest.approx(bm25(["tworek", "left"], doc), rel=1e-6)
+    assert [i for i, _ in lexical_search(index, "Who has left, Tworek?", 1, {1, 3})] == [1]
+    assert lexical_search(index, "Who has left?", 10, {1, 3}) == []
+    assert lexical_search(index, "Who has left?", 10, set()) == []
+    assert lexical_search(index, "unseen words", 10) == []
 
 
-def test_lexical_search_takes_a_query_of_any_length() -> None:
-    """More terms than SQLite allows in one compound SELECT are scored in batches and summed."""
+def test_lexical_search_takes_a_query_of_any_length(tmp_path: Path) -> None:
+    """A pasted paragraph's hundreds of terms score as the sum of each term's score."""
     words = [f"w{i}" for i in range(600)]
-    db = _fts([" ".join(words[:300]) + " alpha", " ".join(words[300:]), "alpha beta", "gamma"])
-    ranked = lexical_search(db, " ".join(words) + " alpha", 10)
+    texts = [" ".join(words[:300]) + " alpha", " ".join(words[300:]), "alpha beta", "gamma"]
+    index = _lexical(tmp_path, texts)
+    ranked = lexical_search(index, " ".join(words) + " alpha", 10)
     expected: dict[int, float] = {}
     for term in [*words, "alpha"]:
-        for doc, score in lexical_search(db, term, 10):
+        for doc, score in lexical_search(index, term, 10):
             expected[doc] = expected.get(doc, 0.0) + score
-    assert dict(ranked) == pytest.approx(expected, rel=1e-9)
+    assert dict(ranked) == pytest.approx(expected, rel=1e-5)
     assert [i for i, _ in ranked] == sorted(expected, key=lambda i: -expected[i])
     assert len(ranked) == 3
 
