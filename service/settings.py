@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         "native bfloat16 (AMX or AVX512-BF16) when its probe vectors agree with float32 (cosine "
         ">= 0.999), else float32. Queries are always encoded as RAGQA_QUERY_ENCODER says.",
     )
-    ivf_threshold: int = Field(200_000, ge=1, description="Passages from which auto picks ivf.")
+    ivf_threshold: int = Field(25_000, ge=1, description="Passages from which auto picks ivf.")
     nprobe: int = Field(32, ge=1, description="Inverted lists an ivf index searches per query.")
     query_encoder: str = Field(
         "onnx-int8",
