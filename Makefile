@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install browser index serve test bench lint clean
+.PHONY: install browser index serve test bench bench-scale lint clean
 
 install: $(STAMP)
 
@@ -48,6 +48,10 @@ test: install browser
 bench: install
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/run.py
+
+# The whole query path on synthetic 100k/300k/1M-passage indexes (about 25 minutes, 10 GB disk).
+bench-scale: install
+	$(PY) bench/scale.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -33,7 +33,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--requests", type=int, default=100, help="Total requests (upper bound).")
     parser.add_argument("--seconds", type=float, default=30.0, help="Time limit.")
+    parser.add_argument("--questions", help="File of questions, one per line (default: built in).")
     args = parser.parse_args()
+    questions = QUESTIONS
+    if args.questions:
+        with open(args.questions, encoding="utf-8") as f:
+            questions = [line.strip() for line in f if line.strip()]
     if not args.url.startswith(("http://127.0.0.1", "http://localhost")):
         parser.error("the load generator only targets this machine's loopback address")
 
@@ -54,7 +59,7 @@ def main() -> int:
                     issued += 1
                 started = time.perf_counter()
                 try:
-                    r = client.post("/v1/ask", json={"question": QUESTIONS[n % len(QUESTIONS)]})
+                    r = client.post("/v1/ask", json={"question": questions[n % len(questions)]})
                     ok = r.status_code == 200
                 except httpx.HTTPError:
                     ok = False
