@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import make_corpus, questions  # noqa: E402
+from synthetic import make_corpus, questions
 
-from indexer.lexical import LexicalIndex, write_lexical  # noqa: E402
-from service.search.lexical import lexical_search, lucene_idf, query_terms  # noqa: E402
+from indexer.lexical import LexicalIndex, write_lexical
+from service.search.lexical import lexical_search, lucene_idf, query_terms
 
 
 def fts5_search(db: sqlite3.Connection, text: str, k: int, n: int) -> list[int]:
@@ -82,14 +82,18 @@ def main() -> int:
         db.execute("CREATE VIRTUAL TABLE fts USING fts5(text, content='', tokenize='porter unicode61 remove_diacritics 2')")  # fmt: skip
         db.executemany("INSERT INTO fts(rowid, text) VALUES (?, ?)", enumerate(texts))
         db.commit()
-        print(f"FTS5: built in {time.perf_counter() - started:.0f} s, {size_mib(work / 'fts.sqlite')} MiB")  # noqa: T201
+        print(
+            f"FTS5: built in {time.perf_counter() - started:.0f} s, {size_mib(work / 'fts.sqlite')} MiB"
+        )  # noqa: T201
         line, fts5 = timed(lambda q: fts5_search(db, q, 100, len(texts)), qs)
         print(f"FTS5, per-term queries: {line}")  # noqa: T201
 
         started = time.perf_counter()
         write_lexical(work / "tantivy", texts)
         index = LexicalIndex(work / "tantivy")
-        print(f"Tantivy: built in {time.perf_counter() - started:.0f} s, {size_mib(work / 'tantivy')} MiB")  # noqa: T201
+        print(
+            f"Tantivy: built in {time.perf_counter() - started:.0f} s, {size_mib(work / 'tantivy')} MiB"
+        )  # noqa: T201
         line, found = timed(lambda q: [i for i, _ in lexical_search(index, q, 100)], qs)
         print(f"Tantivy: {line}, top-10 overlap with FTS5 {overlap(fts5, found):.3f}")  # noqa: T201
 
@@ -105,7 +109,9 @@ def main() -> int:
         retriever = bm25s.BM25(method="lucene")
         retriever.index(tokens, show_progress=False)
         retriever.save(work / "bm25s")
-        print(f"bm25s: built in {time.perf_counter() - started:.0f} s, {size_mib(work / 'bm25s')} MiB")  # noqa: T201
+        print(
+            f"bm25s: built in {time.perf_counter() - started:.0f} s, {size_mib(work / 'bm25s')} MiB"
+        )  # noqa: T201
         loaded = bm25s.BM25.load(work / "bm25s", mmap=True)
         vocab = loaded.vocab_dict
 
