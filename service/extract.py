@@ -4,7 +4,7 @@ A sentence scores ``cosine(question, sentence) - centroid_weight * centrality + 
 coverage``. Coverage is the idf-weighted share of the question's content words (Porter stems) that
 the sentence contains; centrality is how much more than the corpus's average sentence it resembles
 the corpus's mean direction (see ``centrality``). The best sentence becomes the answer when its
-score clears the abstention threshold; see the README's "Answers and abstention" for how the
+score clears the abstention threshold; see docs/answers.md for how the
 weights and threshold were measured.
 """
 

@@ -119,7 +119,7 @@ class Retriever:
             return self.lexical(question, k, allowed)
         n = max(k, self.candidates)
         dense, lexical = self.dense(query, n, allowed), self.lexical(question, n, allowed)
-        # Scores are min-max normalised per list and blended; see README "Retrieval".
+        # Scores are min-max normalised per list and blended; see docs/retrieval.md.
         with timed(self.observe, "fuse"):
             fused = convex_fusion([dense, lexical], [self.dense_weight, 1.0 - self.dense_weight])
         return fused[:k]

@@ -78,7 +78,7 @@ def test_evidence_ordering_puts_answering_passages_first(
     for metric in ("recall@5", "abstention_accuracy"):
         assert pooled(after, metric) >= pooled(before, metric), metric
     # The answer is chosen among the top five passages, so reordering, which changes which five
-    # those are, can change it: at most one of the 35 answers may go (README, "Retrieval").
+    # those are, can change it: at most one of the 35 answers may go (docs/retrieval.md).
     assert pooled(after, "answer_accuracy") >= pooled(before, "answer_accuracy") - 1 / 35 - 1e-3
 
 
@@ -96,7 +96,7 @@ def test_centrality_penalty_prefers_specific_sentences(
 def test_answer_prior_uses_the_retrieval_score(
     retriever: Retriever, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The served score already holds the sentence scores the answer is chosen by (README)."""
+    """The served score already holds the sentence scores the answer is chosen by (docs/answers.md)."""
     import service.answer
 
     files = [QUESTIONS, CALIBRATION, HOLDOUT, EXCLUSION_QUESTIONS]
@@ -116,7 +116,7 @@ def test_answer_prior_uses_the_retrieval_score(
 
 
 def test_holdout_questions_stay_found(retriever: Retriever) -> None:
-    """A guard on questions written without looking at the ranking (see the README's "Quality")."""
+    """A guard on questions written without looking at the ranking (see docs/quality.md)."""
     results = evaluate_pipeline(Answerer(retriever), load_questions(HOLDOUT))
     hybrid = results["hybrid"]
     assert hybrid["answerable"] == 15
