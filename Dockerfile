@@ -17,7 +17,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml Makefile README.md ./
+COPY pyproject.toml requirements.lock requirements-torch.in Makefile README.md ./
 COPY indexer ./indexer
 COPY service ./service
 COPY seeds ./seeds

@@ -14,17 +14,27 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install browser index serve test bench bench-scale lint clean
+.PHONY: install lock browser index serve test bench bench-scale lint clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+# Exact versions from requirements.lock (refreshed with `make lock`); the package itself without
+# resolving again, so two machines get the same environment.
+$(STAMP): pyproject.toml requirements.lock Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements.lock
+	$(PY) -m pip install --no-deps -e .
 	@if $(PY) -m pip list 2>/dev/null | grep -qi nvidia; then \
 		echo "error: CUDA (nvidia-*) packages got installed; torch must be the CPU build" >&2; exit 1; fi
 	touch $@
+
+# Re-resolve requirements.lock from pyproject.toml's ranges (existing pins are kept unless
+# `make lock LOCK_FLAGS=--upgrade`); commit the result.
+lock: install
+	$(PY) -m pip install -q pip-tools
+	$(VENV)/bin/pip-compile --quiet $(LOCK_FLAGS) --extra dev --strip-extras --no-emit-index-url \
+		--no-emit-find-links -o requirements.lock pyproject.toml requirements-torch.in
 
 # Debian's Chromium for the chat-page tests (Playwright drives it; it never downloads a browser).
 browser:
