@@ -213,14 +213,14 @@ def serve(**options: Any) -> None:
     # the encoder needs (measured: PyTorch encoder ~1.5 ms slower per query). Workers inherit it.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     settings = _settings(**options)
-    logging.config.dictConfig(log_config(settings.log_level))
+    logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
     workers = settings.workers or (
         (os.cpu_count() or 1) if settings.query_encoder != "torch" else 1
     )
     run = {
         "host": settings.host,
         "port": settings.port,
-        "log_config": log_config(settings.log_level),
+        "log_config": log_config(settings.log_level, settings.log_format),
         "access_log": False,  # the app logs each request itself, as JSON with its request id
     }
     if workers == 1:
@@ -250,7 +250,7 @@ def _check_serving(settings: Settings) -> str | None:
     from service.app import build_answerer, load_query_encoder
     from service.logs import log_config
 
-    logging.config.dictConfig(log_config(settings.log_level))
+    logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
     try:
         build_answerer(settings, load_query_encoder(settings)).retriever.reader.close()
     except RagqaError as e:

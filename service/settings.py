@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -95,6 +95,11 @@ class Settings(BaseSettings):
         "words; 0 keeps the retrieval order.",
     )
     log_level: str = Field("info", description="Log level of the server.")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="Server log lines: json (one object per line), text (readable), or auto: "
+        "text on a terminal, json otherwise.",
+    )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated bearer tokens; when set, every endpoint but the probes and "

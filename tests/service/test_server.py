@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -177,3 +177,62 @@ def test_concurrent_distinct_questions_after_start_up_get_no_server_error(
             sys.setswitchinterval(interval)
     assert [s for s in statuses if s >= 500] == []
     assert statuses.count(200) == len(questions)
+
+
+def _request_lines(stderr: int | None, read: Callable[[], str], index: Path) -> list[str]:
+    """Start `ragqa serve` with ``stderr``, ask once, stop it; the log lines naming the request."""
+    port = free_port()
+    env = os.environ | {"RAGQA_INDEX_DIR": str(index), "RAGQA_WORKERS": "1"}
+    proc = subprocess.Popen(
+        [RAGQA, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=stderr
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        headers = {"X-Request-ID": "tty-check"}
+        httpx.post(f"http://127.0.0.1:{port}/v1/ask", json={"question": "Who?"}, headers=headers)
+        time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    return [line for line in read().splitlines() if "tty-check" in line]
+
+
+def test_logs_are_readable_on_a_terminal_and_json_in_a_pipe(
+    seed_index: Path, tmp_path: Path
+) -> None:
+    import json
+    import pty
+
+    main, terminal = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> str:
+        os.set_blocking(main, False)
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except (BlockingIOError, OSError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8", "replace")
+
+    try:
+        text = _request_lines(terminal, drain, seed_index)
+    finally:
+        os.close(terminal)
+        os.close(main)
+    assert text and "POST /v1/ask 200" in text[0] and "request_id=tty-check" in text[0]
+    assert not text[0].lstrip().startswith("{")
+    # A file, as a log collector reads: not a terminal, so JSON lines.
+    log = tmp_path / "serve.log"
+    with log.open("w") as f:
+        lines = _request_lines(f.fileno(), log.read_text, seed_index)
+    assert json.loads(lines[0])["request_id"] == "tty-check"
