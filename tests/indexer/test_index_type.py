@@ -18,8 +18,8 @@ from tests.conftest import QUESTIONS
 
 def test_choice_follows_size() -> None:
     assert choose_index_type(1_000) == "flat"
-    assert choose_index_type(199_999) == "flat"
-    assert choose_index_type(200_000) == "ivf"
+    assert choose_index_type(24_999) == "flat"
+    assert choose_index_type(25_000) == "ivf"
     assert choose_index_type(50, threshold=10) == "ivf"
     assert choose_index_type(10**7, "flat") == "flat"
     with pytest.raises(ValueError, match=r"index type must be auto, flat or ivf, got 'hnsw'"):
