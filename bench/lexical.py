@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import make_corpus, questions
 
 from indexer.lexical import LexicalIndex, write_lexical
-from service.search.lexical import lexical_search, lucene_idf, query_terms
+from service.qa.search.lexical import lexical_search, lucene_idf, query_terms
 
 
 def fts5_search(db: sqlite3.Connection, text: str, k: int, n: int) -> list[int]:
@@ -47,6 +47,10 @@ def fts5_search(db: sqlite3.Connection, text: str, k: int, n: int) -> list[int]:
     union = " UNION ALL ".join(f"SELECT id, s FROM t{i}" for i in range(len(weighted)))
     sql = f"WITH {ctes} SELECT id FROM ({union}) GROUP BY id ORDER BY sum(s) DESC, id LIMIT ?"
     return [r[0] for r in db.execute(sql, [v for pair in weighted for v in pair] + [k])]
+
+
+def say(line: str) -> None:
+    print(line)  # noqa: T201 - this is the report
 
 
 def timed(fn, qs: list[str]) -> tuple[str, dict[str, list[int]]]:  # type: ignore[no-untyped-def]
@@ -82,26 +86,26 @@ def main() -> int:
         db.execute("CREATE VIRTUAL TABLE fts USING fts5(text, content='', tokenize='porter unicode61 remove_diacritics 2')")  # fmt: skip
         db.executemany("INSERT INTO fts(rowid, text) VALUES (?, ?)", enumerate(texts))
         db.commit()
-        print(
+        say(
             f"FTS5: built in {time.perf_counter() - started:.0f} s, {size_mib(work / 'fts.sqlite')} MiB"
-        )  # noqa: T201
+        )
         line, fts5 = timed(lambda q: fts5_search(db, q, 100, len(texts)), qs)
-        print(f"FTS5, per-term queries: {line}")  # noqa: T201
+        say(f"FTS5, per-term queries: {line}")
 
         started = time.perf_counter()
         write_lexical(work / "tantivy", texts)
         index = LexicalIndex(work / "tantivy")
-        print(
+        say(
             f"Tantivy: built in {time.perf_counter() - started:.0f} s, {size_mib(work / 'tantivy')} MiB"
-        )  # noqa: T201
+        )
         line, found = timed(lambda q: [i for i, _ in lexical_search(index, q, 100)], qs)
-        print(f"Tantivy: {line}, top-10 overlap with FTS5 {overlap(fts5, found):.3f}")  # noqa: T201
+        say(f"Tantivy: {line}, top-10 overlap with FTS5 {overlap(fts5, found):.3f}")
 
         try:
             import bm25s
             import Stemmer
         except ImportError:
-            print("bm25s: not installed, skipped")  # noqa: T201
+            say("bm25s: not installed, skipped")
             return 0
         stemmer = Stemmer.Stemmer("porter")
         started = time.perf_counter()
@@ -109,9 +113,9 @@ def main() -> int:
         retriever = bm25s.BM25(method="lucene")
         retriever.index(tokens, show_progress=False)
         retriever.save(work / "bm25s")
-        print(
+        say(
             f"bm25s: built in {time.perf_counter() - started:.0f} s, {size_mib(work / 'bm25s')} MiB"
-        )  # noqa: T201
+        )
         loaded = bm25s.BM25.load(work / "bm25s", mmap=True)
         vocab = loaded.vocab_dict
 
@@ -122,7 +126,7 @@ def main() -> int:
             return [int(i) for i in top[np.argsort(-scores[top], kind="stable")]]
 
         line, found = timed(bm25s_search, qs)
-        print(f"bm25s: {line}, top-10 overlap with FTS5 {overlap(fts5, found):.3f}")  # noqa: T201
+        say(f"bm25s: {line}, top-10 overlap with FTS5 {overlap(fts5, found):.3f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from report import chart, report  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 RAGQA = str(Path(sys.executable).with_name("ragqa"))
 QUESTION = "Who is OpenAI's chief research officer?"
@@ -155,7 +158,7 @@ def serve_and_load(
 
 def bench_index(name: str, source: Path, work: Path, embedder: Any, n: int) -> dict[str, Any]:
     from indexer.build import build_index
-    from service.app import build_answerer
+    from service.api.app import build_answerer
     from service.schemas import AskRequest
     from service.settings import Settings
 
@@ -257,32 +260,6 @@ def bench_million(n: int, work: Path, queries: int = 200) -> dict[str, Any]:
     }
 
 
-def chart(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    labels, values = ["encode (ref)"], [result["reference_encode_ms_p50"]]
-    for name, r in result["indexes"].items():
-        labels += [f"{name} in-proc", f"{name} HTTP"]
-        values += [r["inprocess_ms"]["p50"], r["http_ms"]["p50"]]
-    a.bar(labels, values, color=["#888"] + ["#2457c5", "#6b8fe0"] * len(result["indexes"]))
-    a.set_ylabel("p50 latency (ms)")
-    a.set_title("Query latency at concurrency 1")
-    a.tick_params(axis="x", rotation=30)
-    for name, r in result["indexes"].items():
-        cs = [1, 4, 8, 16]
-        b.plot(cs, [r["load"][f"c{c}"]["qps"] for c in cs], marker="o", label=name)
-    b.set_xlabel("concurrent clients")
-    b.set_ylabel("queries / s")
-    b.set_title("HTTP throughput")
-    b.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=200, help="Timed requests per latency.")
@@ -310,7 +287,7 @@ def main() -> int:
             pct(timings(lambda: model.encode([QUESTION]), args.requests), 50),
         ]
         from indexer.build import embedding_input
-        from indexer.store import IndexReader
+        from indexer.reader import IndexReader
 
         reader = IndexReader(work / "index-synthetic")
         rows = reader.chunks(range(reader.vectors.ntotal)).values()
@@ -352,61 +329,6 @@ def main() -> int:
     chart(result, RESULTS / "latest.png")
     report(result)
     return 0
-
-
-def report(r: dict[str, Any]) -> None:
-    out = [
-        "reference: sentence-transformers encode of one question, p50 "
-        f"{r['reference_encode_ms_p50']} ms (lower of {r['reference_encode_ms_p50_start_end']}, "
-        "measured at the start and after the servers)",
-        f"raw batch encoding: {r['raw_encode_passages_per_s']} passages/s (float32); the "
-        f"indexer encodes in {r['build_precision']}: "
-        f"{r['raw_encode_passages_per_s_build_precision']} passages/s",
-        f"server: {r['indexes']['seed']['server_processes']} processes (supervisor and workers); "
-        "memory is their summed peak RSS",
-        "",
-    ]
-    out.append(
-        f"{'index':<10}{'passages':>9}{'in-proc p50/p95/p99 ms':>26}{'HTTP p50/p95/p99 ms':>24}"
-        f"{'build p/s':>11}{'server MiB':>11}{'indexer MiB':>12}"
-    )
-    for name, x in r["indexes"].items():
-        ip, h = x["inprocess_ms"], x["http_ms"]
-        out.append(
-            f"{name:<10}{x['passages']:>9}{ip['p50']:>10}/{ip['p95']}/{ip['p99']:<8}"
-            f"{h['p50']:>10}/{h['p95']}/{h['p99']:<8}{x['build_passages_per_s']:>11}"
-            f"{x['server_peak_rss_mib']:>11}{x['indexer_peak_rss_mib']!s:>12}"
-        )
-    out.append("")
-    for name, x in r["indexes"].items():
-        cells = "  ".join(
-            f"c{c}: {x['load'][f'c{c}']['qps']} q/s p95 {x['load'][f'c{c}']['p95_ms']} ms "
-            f"({x['load'][f'c{c}']['errors']} errors)"
-            for c in (1, 4, 8, 16)
-        )
-        out.append(f"throughput {name}: {cells}")
-    m = r["million"]
-    out += [
-        "",
-        f"{m['passages']:,} synthetic passages ({m['index_type']}, nprobe {m['nprobe']}): recall@10 "
-        f"{m['recall_at_10']} vs exact, search p50 {m['search_ms']['p50']} ms, build "
-        f"{m['build_seconds']} s, vector index {m['vector_index_mib']} MiB, metadata lookup p50 "
-        f"{m['metadata_lookup_ms_p50']} ms",
-        "",
-    ]
-    ratio = r["ratios"]
-    out.append(
-        f"HTTP p50 / reference encode p50 (ONNX INT8):       {ratio['http_p50_over_encode_p50']}"
-    )
-    out.append(
-        f"HTTP p50 / reference encode p50 (PyTorch encoder): "
-        f"{ratio['http_p50_torch_encoder_over_encode_p50']}"
-    )
-    out.append(f"c8 QPS / c1 QPS:                                   {ratio['c8_qps_over_c1_qps']}")
-    out.append(
-        f"build passages/s / raw encode passages/s:          {ratio['build_over_raw_encode']}"
-    )
-    print("\n".join(out))  # noqa: T201 - this is the report
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from indexer.build import _manifest, text_hash
 from indexer.chunk import ChunkerSettings
 from indexer.models import Chunk, Document, SentenceSpan
 from indexer.store import VersionData, choose_index_type, switch_current, write_version
-from service.search.lexical import STOPWORDS
+from service.qa.search.lexical import STOPWORDS
 
 # Content words so common that a question naming one matches a large share of the archive.
 COMMON = ["government", "year", "people", "company", "city", "report", "world", "state"]
@@ -154,7 +154,7 @@ def write_index(
     )
     switch_current(root, write_version(root, manifest, data))
     if query_encoder:  # as `ragqa index` does: the server's ONNX query encoder, beside the versions
-        from service.app import load_query_encoder
+        from service.api.app import load_query_encoder
         from service.settings import Settings
 
         load_query_encoder(Settings(index_dir=root), embedder)

@@ -18,10 +18,10 @@ from indexer.embed import SentenceTransformerEmbedder
 from indexer.errors import SourceError
 from indexer.load import failure_reason, iter_source_files, load_corpus
 from indexer.models import Chunk, Document, SentenceSpan, Skipped
+from indexer.reader import IndexReader
 from indexer.store import (
     FORMAT_VERSION,
     IVF_THRESHOLD,
-    IndexReader,
     VersionData,
     build_lock,
     choose_index_type,

@@ -85,7 +85,7 @@ class HFTokenizer:
 class SentenceTransformerEmbedder:
     """Embeds text with a local sentence-transformers model, L2-normalised for cosine search."""
 
-    # PyTorch calls from several threads interfere (see service/batching.py): one thread only.
+    # PyTorch calls from several threads interfere (see service/ops/batching.py): one thread only.
     parallel_calls = False
 
     def __init__(

@@ -43,7 +43,7 @@ def mean_pooled(model: Any) -> bool:
 class TracedEncoder:
     """Mean-pooled, normalised embeddings from a TorchScript trace of the embedder's transformer."""
 
-    # One thread only, like the eager model (see service/batching.py).
+    # One thread only, like the eager model (see service/ops/batching.py).
     parallel_calls = False
 
     def __init__(self, embedder: SentenceTransformerEmbedder) -> None:

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Threads per query-encoder call in the server; default 1 with ONNX, all "
-        "cores with torch (see service/batching.py).",
+        "cores with torch (see service/ops/batching.py).",
     )
     encoder_workers: int | None = Field(
         None,

@@ -64,6 +64,6 @@ def corpus(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def retriever(seed_index: Path, embedder):  # type: ignore[no-untyped-def]
-    from service.retrieval import Retriever
+    from service.qa.retrieval import Retriever
 
     return Retriever.open(seed_index, embedder)

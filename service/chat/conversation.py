@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from service.chat.schemas import ChatMessage
+from service.qa.search.lexical import STOPWORDS
 from service.schemas import MAX_QUESTION_CHARS
-from service.search.lexical import STOPWORDS
 
 # Words that lean on an earlier turn for their meaning ("When did he join?").
 _ANAPHORA = frozenset(

@@ -6,9 +6,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from service.answer import Answerer
 from service.chat.conversation import latest_question, retrieval_query
 from service.chat.schemas import ChatCitation, ChatRequest
+from service.qa.answer import Answerer
 from service.schemas import AskRequest, AskResponse, SourceSpan
 
 NOT_FOUND = "I could not find an answer to that in the corpus."

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from indexer.store import IndexReader
-from service.app import build_answerer
+from indexer.reader import IndexReader
+from service.api.app import build_answerer
 from service.schemas import AskRequest
 from service.settings import Settings
 from tests.conftest import ROOT

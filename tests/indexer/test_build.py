@@ -11,8 +11,9 @@ import pytest
 from indexer.build import build_index, embedding_input, is_fresh
 from indexer.chunk import ChunkerSettings
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SourceError
-from indexer.store import IndexReader, resolve_version
-from service.retrieval import Retriever
+from indexer.reader import IndexReader
+from indexer.store import resolve_version
+from service.qa.retrieval import Retriever
 from tests.conftest import SEEDS
 
 
@@ -156,7 +157,7 @@ def test_centrality_is_stored_at_build_and_equals_what_a_reader_would_compute(
 
     from indexer.centrality import centrality
     from indexer.store import SENTENCE_CENTRALITY
-    from service.extract import SentenceScorer
+    from service.qa.extract import SentenceScorer
 
     reader = IndexReader(seed_index)
     assert reader.sentence_centrality is not None

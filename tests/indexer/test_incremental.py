@@ -11,9 +11,10 @@ import pytest
 from indexer.build import build_index
 from indexer.chunk import ChunkerSettings
 from indexer.embed import BF16_MIN_COSINE
-from indexer.store import IndexReader, resolve_version
-from service.evaluate import load_questions
-from service.retrieval import Retriever
+from indexer.reader import IndexReader
+from indexer.store import resolve_version
+from service.eval.evaluate import load_questions
+from service.qa.retrieval import Retriever
 from tests.conftest import QUESTIONS, with_precision
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from indexer.build import build_index
 from indexer.store import choose_index_type, make_vector_index, resolve_version
-from service.evaluate import load_questions
-from service.retrieval import Retriever
+from service.eval.evaluate import load_questions
+from service.qa.retrieval import Retriever
 from tests.conftest import QUESTIONS
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from indexer.clean import clean_document
 from indexer.errors import SourceError
-from indexer.load import load_corpus, load_file, parse_date
+from indexer.formats import parse_date
+from indexer.load import load_corpus, load_file
 from indexer.models import RawDocument, Skipped
 from tests.conftest import SEEDS
 

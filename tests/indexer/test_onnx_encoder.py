@@ -18,9 +18,9 @@ from indexer.onnx_encoder import (
     load_onnx_encoder,
     open_onnx_encoder,
 )
-from service.answer import Answerer
-from service.evaluate import QUALITY_METRICS, evaluate_pipeline, load_questions
-from service.retrieval import Retriever
+from service.eval.evaluate import QUALITY_METRICS, evaluate_pipeline, load_questions
+from service.qa.answer import Answerer
+from service.qa.retrieval import Retriever
 from tests.conftest import QUESTIONS
 
 

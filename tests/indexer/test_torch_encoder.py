@@ -10,9 +10,9 @@ from sentence_transformers.sentence_transformer.modules import Normalize, Poolin
 
 from indexer.onnx_encoder import PROBES, agreement
 from indexer.torch_encoder import TracedEncoder, mean_pooled, torch_query_encoder
-from service.answer import Answerer
-from service.evaluate import QUALITY_METRICS, evaluate_pipeline, load_questions
-from service.retrieval import Retriever
+from service.eval.evaluate import QUALITY_METRICS, evaluate_pipeline, load_questions
+from service.qa.answer import Answerer
+from service.qa.retrieval import Retriever
 from tests.conftest import QUESTIONS
 
 

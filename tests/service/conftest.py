@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.app import create_app
+from service.api.app import create_app
 from service.settings import Settings
 from tests.support.live import live_server
 

@@ -1,0 +1,1 @@
+"""Evaluation: question files and BEIR-format datasets, scored through the full pipeline."""

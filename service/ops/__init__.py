@@ -1,0 +1,1 @@
+"""Operations: limits, metrics, logs, hot reload, and the batching query encoder."""

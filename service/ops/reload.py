@@ -1,0 +1,100 @@
+"""Zero-downtime index reloads: load the new version beside the old one, then swap.
+
+A request takes the answerer from ``app.state`` once, when it starts, and keeps it to the end:
+requests in flight finish on the old version, and new requests see the new one only once it is
+fully loaded and checked. A version that fails to load is refused with a log line; the old one
+keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from indexer.errors import ModelLoadError, RagqaError
+from indexer.store import resolve_version
+
+log = logging.getLogger("ragqa")
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    status: str  # "reloaded" or "unchanged"
+    version: str
+    previous: str | None
+
+
+class Reloader:
+    def __init__(self, app: Any, load: Callable[..., Any]) -> None:
+        self.app = app
+        self._load = load  # (settings, encoder, observe, batching encoder) -> Answerer
+        self._lock = threading.Lock()
+        self._refused: Path | None = None  # a broken version is not retried until current moves
+
+    def target(self) -> Path | None:
+        try:
+            return resolve_version(self.app.state.settings.index_dir)
+        except RagqaError:
+            return None
+
+    def served(self) -> Path | None:
+        answerer = self.app.state.answerer
+        return answerer.retriever.reader.path if answerer is not None else None
+
+    def reload(self, force: bool = False) -> ReloadResult:
+        """Load the version ``current`` points at unless it is served already; raise on failure."""
+        with self._lock:
+            state = self.app.state
+            previous = state.answerer.retriever.reader.version if state.answerer else None
+            target = self.target()
+            if target is not None and target == self.served() and not force:
+                return ReloadResult("unchanged", previous or "", previous)
+            metrics = state.metrics
+            try:
+                if state.encoder is None or state.encoder.encoder is None:
+                    raise ModelLoadError(state.load_error or "the query encoder is not loaded")
+                answerer = self._load(
+                    state.settings, state.encoder.encoder, state.metrics.observe, state.encoder
+                )
+            except RagqaError as e:
+                self._refused = target
+                metrics.reloads.labels(result="failure").inc()
+                log.error(
+                    "reload refused, still serving %s: %s",
+                    previous or "nothing",
+                    e,
+                    extra={"event": "reload_failed"},
+                )
+                raise
+            state.answerer = answerer  # one reference swap: the new version is complete here
+            state.load_error = None
+            self._refused = None
+            metrics.reloads.labels(result="success").inc()
+            metrics.set_index(answerer)
+            version = answerer.retriever.reader.version
+            log.info(
+                "now serving index version %s (was %s)",
+                version,
+                previous,
+                extra={"event": "reloaded"},
+            )
+            return ReloadResult("reloaded", version, previous)
+
+    async def watch(self, interval: float) -> None:
+        """Poll the ``current`` pointer and reload when it moves."""
+        while True:
+            await asyncio.sleep(interval)
+            target = self.target()
+            if target is None or target == self.served() or target == self._refused:
+                continue
+            # A failure is logged by reload(); the old version keeps serving.
+            with contextlib.suppress(RagqaError):
+                await run_in_threadpool(self.reload)

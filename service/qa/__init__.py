@@ -1,0 +1,1 @@
+"""Question answering: retrieval, fusion, sentence evidence, collapsing repeats, the answer."""

@@ -1,0 +1,164 @@
+"""The MCP server, driven by the official MCP SDK client: streamable HTTP at /mcp on a real
+uvicorn server, and stdio against a spawned `ragqa mcp`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from indexer.build import build_index
+from service.api.app import create_app
+from service.settings import Settings
+from tests.support.live import live_server
+
+QUESTION = "What share of the enterprise market does OpenAI have?"
+RAGQA = str(Path(sys.executable).with_name("ragqa"))
+
+
+def run(client: Client, body: Callable[[Client], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        async with client:
+            return await body(client)
+
+    return asyncio.run(main())
+
+
+def http_client(url: str, key: str | None = None) -> Client:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return Client(streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers)))
+
+
+async def exercise(client: Client) -> dict[str, Any]:
+    """Everything a careful agent does: list, ask, read around the citation, make mistakes."""
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    ask = await client.call_tool("ask", {"question": QUESTION, "top_k": 3})
+    cited = ask.structured_content["answer"]["citations"][0]
+    window = await client.call_tool(
+        "get_document", {"doc_id": cited["doc_id"], "start": cited["start"], "end": cited["end"]}
+    )
+    errors = {
+        "empty": await client.call_tool("ask", {"question": "   "}),
+        "top_k": await client.call_tool("ask", {"question": QUESTION, "top_k": 0}),
+        "filters": await client.call_tool(
+            "ask", {"question": QUESTION, "filters": {"published_after": "yesterday"}}
+        ),
+        "unknown": await client.call_tool("get_document", {"doc_id": "no-such-doc"}),
+        "slice": await client.call_tool(
+            "get_document", {"doc_id": cited["doc_id"], "start": 10, "end": 5}
+        ),
+    }
+    after = await client.call_tool("ask", {"question": QUESTION})  # the session survived
+    return {"tools": tools, "ask": ask, "window": window, "errors": errors, "after": after}
+
+
+def check(result: dict[str, Any], document: Callable[[str], dict[str, Any]]) -> None:
+    tools = result["tools"]
+    assert set(tools) == {"ask", "get_document"}
+    for tool in tools.values():
+        assert tool.description and tool.input_schema["properties"] and tool.output_schema
+    assert tools["ask"].input_schema["required"] == ["question"]
+    ask = result["ask"]
+    assert not ask.is_error
+    answer = ask.structured_content["answer"]
+    assert "27%" in answer["text"]
+    assert "27%" in ask.content[0].text and "[1]" in ask.content[0].text
+    assert len(ask.structured_content["passages"]) == 3
+    for c in answer["citations"]:
+        text = document(c["doc_id"])["text"]
+        assert text[c["start"] : c["end"]] in answer["text"]
+    cited = answer["citations"][0]
+    window = result["window"]
+    assert not window.is_error
+    full = document(cited["doc_id"])["text"]
+    assert window.structured_content["text"] == full[cited["start"] : cited["end"]]
+    assert window.structured_content["length"] == len(full)
+    for name, field in [
+        ("empty", "question"),
+        ("top_k", "top_k"),
+        ("filters", "filters"),
+        ("unknown", "doc_id"),
+        ("slice", "start/end"),
+    ]:
+        error = result["errors"][name]
+        assert error.is_error, name
+        assert field in error.content[0].text, (name, error.content[0].text)
+    assert not result["after"].is_error
+
+
+def test_streamable_http_tools_cite_and_fail_cleanly(seed_server: str) -> None:
+    result = run(http_client(f"{seed_server}/mcp"), exercise)
+    check(result, lambda d: httpx.get(f"{seed_server}/v1/documents/{d}").json())
+
+
+def test_stdio_server_spawned_by_the_sdk_client(seed_index: Path, seed_server: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGQA_")}
+    params = StdioServerParameters(
+        command=RAGQA, args=["mcp", "--index", str(seed_index)], env=env | {"HF_HUB_OFFLINE": "1"}
+    )
+    result = run(Client(params, read_timeout_seconds=120), exercise)
+    check(result, lambda d: httpx.get(f"{seed_server}/v1/documents/{d}").json())
+
+
+def test_stdio_without_an_index_answers_with_a_tool_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGQA_")}
+    params = StdioServerParameters(
+        command=RAGQA, args=["mcp", "--index", str(tmp_path / "none")], env=env
+    )
+
+    async def body(client: Client) -> Any:
+        return await client.call_tool("ask", {"question": QUESTION})
+
+    result = run(Client(params, read_timeout_seconds=120), body)
+    assert result.is_error and "index not ready" in result.content[0].text
+
+
+def test_mcp_needs_a_key_when_keys_are_set(seed_index: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(index_dir=seed_index, api_keys="s3cret")  # type: ignore[arg-type]
+    with live_server(create_app(settings, embedder=embedder)) as url:
+        r = httpx.post(f"{url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert r.status_code == 401
+        assert r.json()["error"]["code"] == "unauthorized"
+
+        async def body(client: Client) -> Any:
+            return await client.call_tool("ask", {"question": QUESTION})
+
+        result = run(http_client(f"{url}/mcp", "s3cret"), body)
+        assert not result.is_error and result.structured_content["answer"] is not None
+
+
+def test_a_reload_of_the_index_is_seen_by_the_next_call(
+    tmp_path: Path, corpus: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    index = tmp_path / "index"
+    build_index(corpus, index, embedder)
+    settings = Settings(index_dir=index, reload_interval=0.1)
+    question = {"question": "When did the tidal plant at Kessock open?", "top_k": 1}
+    with live_server(create_app(settings, embedder=embedder)) as url:
+
+        async def ask(client: Client) -> Any:
+            return await client.call_tool("ask", question)
+
+        before = run(http_client(f"{url}/mcp"), ask)
+        (corpus / "005_tides.txt").write_text(
+            "Tidal Plant\n\nThe Kessock tidal plant opened on Monday, 4 May.", "utf-8"
+        )
+        version = build_index(corpus, index, embedder).version
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{url}/readyz").json()["index"]["version"] != version:
+            assert time.monotonic() < deadline, "the server never reloaded"
+            time.sleep(0.05)
+        after = run(http_client(f"{url}/mcp"), ask)
+    assert before.structured_content["passages"][0]["doc_id"] != "005_tides"
+    assert after.structured_content["passages"][0]["doc_id"] == "005_tides"
+    assert after.structured_content["index"]["version"] == version
