@@ -56,6 +56,9 @@ def write_lexical(path: Path, texts: Iterable[str], threads: int = 2) -> None:
         writer.add_document(doc)
     writer.commit()
     writer.wait_merging_threads()
+    # Tantivy writes its files owner-only (0600); a server may run as another user than the build.
+    for file in path.iterdir():
+        file.chmod(0o644)
 
 
 class LexicalIndex:

@@ -115,6 +115,17 @@ def test_index_from_another_model_is_refused(seed_index: Path, tmp_path: Path, e
         Retriever.open(copy, embedder)
 
 
+def test_every_file_of_a_version_is_readable_by_other_users(seed_index: Path) -> None:
+    """The image builds its index as root and serves it as the ragqa user."""
+    version = resolve_version(seed_index)
+    files = [p for p in version.rglob("*") if p.is_file()]
+    assert any(p.parent.name == "lexical" for p in files)
+    unreadable = [str(p.relative_to(version)) for p in files if not p.stat().st_mode & 0o004]
+    assert not unreadable
+    dirs = [version, *(p for p in version.rglob("*") if p.is_dir())]
+    assert all(p.stat().st_mode & 0o005 == 0o005 for p in dirs)
+
+
 def test_corrupt_index_is_refused(seed_index: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(resolve_version(seed_index), copy)
