@@ -1,6 +1,8 @@
 # ragqa: CPU-only image with the model and the seed index baked in.
 # The install steps are the Makefile's own (`make install`, `make index`), so the two cannot drift.
-FROM python:3.11-slim
+# Any Debian-based image with Python 3.11 and venv; CI builds on a local debootstrap Debian.
+ARG BASE=python:3.11-slim
+FROM ${BASE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -17,7 +19,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml requirements.lock requirements-torch.in Makefile README.md ./
+COPY pyproject.toml requirements.lock requirements.in Makefile README.md ./
 COPY indexer ./indexer
 COPY service ./service
 COPY seeds ./seeds

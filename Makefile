@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lock browser index serve test bench bench-scale lint clean
+.PHONY: install lock browser index serve test test-docker bench bench-scale lint clean
 
 install: $(STAMP)
 
@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml requirements.lock Makefile
 lock: install
 	$(PY) -m pip install -q pip-tools
 	$(VENV)/bin/pip-compile --quiet $(LOCK_FLAGS) --extra dev --strip-extras --no-emit-index-url \
-		--no-emit-find-links -o requirements.lock pyproject.toml requirements-torch.in
+		--no-emit-find-links -o requirements.lock pyproject.toml requirements.in
 
 # Debian's Chromium for the chat-page tests (Playwright drives it; it never downloads a browser).
 browser:
@@ -53,6 +53,10 @@ serve: install
 test: install browser
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# The Dockerfile built with buildah on a local Debian base, run, and checked (.ci/docker-test).
+test-docker:
+	.ci/docker-test
 
 # Latency, throughput, build speed, memory, and the 1M-passage synthetic index (several minutes).
 bench: install
