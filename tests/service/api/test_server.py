@@ -24,14 +24,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(index: Path, *args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def serving(
+    index: Path, *args: str, stderr: int = subprocess.STDOUT, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`ragqa serve` on ``index``, ready; its output on its stdout pipe unless ``stderr`` says."""
     port = free_port()
     env = os.environ | {"RAGQA_INDEX_DIR": str(index), "RAGQA_LOG_LEVEL": "warning"} | env
     proc = subprocess.Popen(
         [RAGQA, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=stderr,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -179,27 +182,12 @@ def test_concurrent_distinct_questions_after_start_up_get_no_server_error(
     assert statuses.count(200) == len(questions)
 
 
-def _request_lines(stderr: int | None, read: Callable[[], str], index: Path) -> list[str]:
-    """Start `ragqa serve` with ``stderr``, ask once, stop it; the log lines naming the request."""
-    port = free_port()
-    env = os.environ | {"RAGQA_INDEX_DIR": str(index), "RAGQA_WORKERS": "1"}
-    proc = subprocess.Popen(
-        [RAGQA, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=stderr
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+def _request_lines(stderr: int, read: Callable[[], str], index: Path) -> list[str]:
+    """Serve with ``stderr``, ask once, stop; the log lines naming the request."""
+    with serving(index, stderr=stderr, RAGQA_LOG_LEVEL="info", RAGQA_WORKERS="1") as (base, _):
         headers = {"X-Request-ID": "tty-check"}
-        httpx.post(f"http://127.0.0.1:{port}/v1/ask", json={"question": "Who?"}, headers=headers)
+        httpx.post(f"{base}/v1/ask", json={"question": "Who?"}, headers=headers, timeout=30)
         time.sleep(0.5)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
     return [line for line in read().splitlines() if "tty-check" in line]
 
 
