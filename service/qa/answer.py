@@ -35,16 +35,12 @@ from service.schemas import (
 
 # Passages whose sentences compete for the answer: the top of the list a reader sees first.
 ANSWER_PASSAGES = 5
-# How much a passage's retrieval score counts when choosing the answer sentence: its score relative
-# to the best of the answer passages', minus 1, times this. The retriever's score, not the served
-# one, which already adds the very sentence scores being compared. Answers found on the four
-# question files (57 answerable), with the retrieval / served score: 0 → 39 / 39, 0.1 → 42 / 39,
-# 0.25 → 45 / 43, 0.5 → 48 / 44, but at 0.5 the development file's d13 gets no answer.
+# How much a passage's retrieval score (relative to the best answer passage's, minus 1) counts when
+# choosing the answer sentence; the retriever's score, not the served one, which already holds the
+# sentence scores being compared. Measurements: docs/answers.md.
 RANK_PRIOR = 0.25
-# Evidence is one sentence. A query longer than a sentence is not answered by one, so the evidence
-# weight shrinks in proportion beyond this many words. Measured on 91 man-page queries made of a
-# page's continuation text (829 documents), nDCG@10 without / with full / with this scaling:
-# 20 words 0.773 / 0.793 / 0.793; 60 words 0.895 / 0.884 / 0.898; 150 words 0.879 / 0.868 / 0.879.
+# Evidence is one sentence, and a query longer than a sentence is not answered by one: the evidence
+# weight shrinks in proportion beyond this many words. Measurements: docs/retrieval.md.
 EVIDENCE_QUERY_WORDS = 30
 
 
