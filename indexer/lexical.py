@@ -56,9 +56,10 @@ def write_lexical(path: Path, texts: Iterable[str], threads: int = 2) -> None:
         writer.add_document(doc)
     writer.commit()
     writer.wait_merging_threads()
-    # Tantivy writes its files owner-only (0600); a server may run as another user than the build.
+    # Tantivy writes its files owner-only (0600), and a reader takes a lock by opening a lock file
+    # for writing: a server running as another user than the build needs both opened up.
     for file in path.iterdir():
-        file.chmod(0o644)
+        file.chmod(0o666 if file.suffix == ".lock" else 0o644)
 
 
 class LexicalIndex:

@@ -122,6 +122,9 @@ def test_every_file_of_a_version_is_readable_by_other_users(seed_index: Path) ->
     assert any(p.parent.name == "lexical" for p in files)
     unreadable = [str(p.relative_to(version)) for p in files if not p.stat().st_mode & 0o004]
     assert not unreadable
+    # A Tantivy reader locks by opening its lock file for writing.
+    locks = [p for p in files if p.suffix == ".lock"]
+    assert locks and all(p.stat().st_mode & 0o002 for p in locks)
     dirs = [version, *(p for p in version.rglob("*") if p.is_dir())]
     assert all(p.stat().st_mode & 0o005 == 0o005 for p in dirs)
 
