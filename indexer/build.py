@@ -15,8 +15,10 @@ from indexer import __version__
 from indexer.chunk import Chunker, ChunkerSettings
 from indexer.clean import clean_document
 from indexer.embed import SentenceTransformerEmbedder
+from indexer.entities import Entity, EntityRecognizer, recognise_new
 from indexer.errors import SourceError
-from indexer.load import failure_reason, iter_source_files, load_corpus
+from indexer.freshness import corpus_fingerprint
+from indexer.load import failure_reason, load_corpus
 from indexer.models import Chunk, Document, SentenceSpan, Skipped
 from indexer.reader import IndexReader
 from indexer.store import (
@@ -52,41 +54,7 @@ class BuildReport:
     unchanged: int = 0
     documents_embedded: int = 0
     full_reason: str | None = None  # why nothing was reused, when that was forced
-
-
-# Part of the corpus fingerprint: bump it when a change to cleaning or to what is embedded can
-# change what a rebuild produces, so that `ragqa index --if-stale` rebuilds (unchanged vectors are
-# reused).
-PIPELINE_VERSION = 5
-
-
-def corpus_fingerprint(
-    source: Path, model_name: str, chunker: ChunkerSettings, index_type: str = "auto"
-) -> str:
-    """Changes whenever a rebuild could produce a different index."""
-    h = hashlib.sha256()
-    h.update(index_type.encode())
-    h.update(
-        f"{FORMAT_VERSION}|{__version__}|{PIPELINE_VERSION}|{model_name}|"
-        f"{sorted(chunker.as_dict().items())}".encode()
-    )
-    for path in iter_source_files(source):
-        h.update(path.relative_to(source).as_posix().encode() + b"\0")
-        try:
-            h.update(hashlib.sha256(path.read_bytes()).digest())
-        except OSError as e:  # unreadable: skipped by the build, and stale once readable
-            h.update(f"unreadable {e.errno}".encode())
-    return h.hexdigest()
-
-
-def is_fresh(
-    source: Path, out: Path, model_name: str, chunker: ChunkerSettings, index_type: str = "auto"
-) -> bool:
-    manifest = current_manifest(out)
-    if manifest is None or not source.is_dir():
-        return False
-    expected = corpus_fingerprint(source, model_name, chunker, index_type)
-    return bool(manifest["corpus"]["fingerprint"] == expected)
+    recognised: int = 0  # sentences whose entities were recognised (not reused)
 
 
 def embedding_input(title: str, text: str, title_words: int = 24) -> str:
@@ -116,12 +84,15 @@ def build_index(
     progress: ProgressFactory | None = None,
     index_type: str = "auto",
     ivf_threshold: int = IVF_THRESHOLD,
+    entities: EntityRecognizer | None = None,
 ) -> BuildReport:
-    """Build a new index version from ``source`` and make it current."""
+    """Build a new index version from ``source`` and make it current; ``entities`` recognises
+    each sentence's named entities (none are stored without it)."""
     settings = chunker_settings or ChunkerSettings()
     settings.check(embedder.max_tokens)
+    entity_model = entities.name if entities is not None else None
     with build_lock(out):
-        fingerprint = corpus_fingerprint(source, embedder.name, settings, index_type)
+        fingerprint = corpus_fingerprint(source, embedder.name, settings, index_type, entity_model)
         loaded = load_corpus(source)
         skipped = list(loaded.skipped)
         documents: list[Document] = []
@@ -155,15 +126,37 @@ def build_index(
 
         previous = current_manifest(out)
         full_reason = "--full" if full else _full_rebuild_reason(previous, embedder, settings)
-        before, cache = _previous_version(out, reuse=not full_reason) if previous else ({}, {})
+        reuse_entities = (
+            previous is not None
+            and not full_reason
+            and entity_model is not None
+            and (previous.get("entities") or {}).get("model") == entity_model
+        )
+        before, cache, entity_cache = (
+            _previous_version(out, reuse=not full_reason, entities=reuse_entities)
+            if previous
+            else ({}, {}, {})
+        )
         after = {doc.doc_id: doc.content_hash for doc in documents}
         todo = [i for i, h in enumerate(chunk_hashes) if h not in cache]
         todo_s = [i for i, h in enumerate(sentence_hashes) if h not in cache]
         tick = progress(len(todo) + len(todo_s), "embedding") if progress else None
         vectors = _embed(chunk_inputs, chunk_hashes, todo, cache, embedder, tick)
         sentence_vectors = _embed(sentence_inputs, sentence_hashes, todo_s, cache, embedder, tick)
+        found, recognised = (
+            recognise_new(entities, sentence_inputs, sentence_hashes, entity_cache, progress)
+            if entities is not None
+            else (None, 0)
+        )
         store = VersionData(
-            documents, chunks, chunk_hashes, vectors, sentences, sentence_hashes, sentence_vectors
+            documents,
+            chunks,
+            chunk_hashes,
+            vectors,
+            sentences,
+            sentence_hashes,
+            sentence_vectors,
+            sentence_entities=found,
         )
 
         kind = choose_index_type(len(chunks), index_type, ivf_threshold)
@@ -180,6 +173,7 @@ def build_index(
             skipped,
             embedded=len(todo) + len(todo_s),
             index_type=kind,
+            entity_model=entity_model,
         )
         version_dir = write_version(out, manifest, store)
         switch_current(out, version_dir)
@@ -192,6 +186,7 @@ def build_index(
         documents_embedded=len(
             {chunks[i].doc_id for i in todo} | {sentences[i].doc_id for i in todo_s}
         ),
+        recognised=recognised,
         full_reason=full_reason,
         version=manifest["build_id"],
         path=version_dir,
@@ -248,11 +243,18 @@ def _full_rebuild_reason(
     return None
 
 
-def _previous_version(out: Path, reuse: bool) -> tuple[dict[str, str], dict[str, np.ndarray]]:
-    """The current version's document hashes and, when ``reuse``, its embeddings by text hash."""
+def _previous_version(
+    out: Path, reuse: bool, entities: bool = False
+) -> tuple[dict[str, str], dict[str, np.ndarray], dict[str, list[Entity]]]:
+    """The current version's document hashes and, when ``reuse``, its embeddings by text hash
+    (and, with ``entities``, its sentences' entities by text hash)."""
     reader = IndexReader(out)
     try:
-        return reader.document_hashes(), reader.vectors_by_hash() if reuse else {}
+        return (
+            reader.document_hashes(),
+            reader.vectors_by_hash() if reuse else {},
+            reader.entities_by_hash() if entities else {},
+        )
     finally:
         reader.close()
 
@@ -269,6 +271,7 @@ def _manifest(
     skipped: list[Skipped],
     embedded: int,
     index_type: str = "flat",
+    entity_model: str | None = None,
 ) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
@@ -285,6 +288,8 @@ def _manifest(
         "chunker": settings.as_dict()
         | {"tokenizer": "model", "sentence_splitter": "pysbd", "embedded_with_title": True},
         "vectors": {"faiss_index": index_type, "metric": "cosine"},
+        # Named entities of each sentence (entities table), or null when none were recognised.
+        "entities": {"model": entity_model} if entity_model else None,
         "corpus": {"source": str(source), "fingerprint": fingerprint},
         "counts": {
             "documents": len(documents),

@@ -23,7 +23,7 @@ class Tokenizer(Protocol):
 
 @dataclass(frozen=True)
 class ChunkerSettings:
-    max_tokens: int = 128
+    max_tokens: int = 192
     overlap_sentences: int = 1
     min_tokens: int = 40
 

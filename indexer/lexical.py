@@ -16,6 +16,8 @@ from indexer.errors import IndexCorruptError
 
 TOKENIZER = "ragqa_en"
 _ID, _TEXT = "id", "text"
+# Extra hits fetched past k, to break ties at the cut by row id.
+TIE_MARGIN = 16
 
 
 def analyzer() -> Any:
@@ -110,10 +112,12 @@ class LexicalIndex:
             query = tantivy.Query.boolean_query(
                 [(must, query), (must, tantivy.Query.const_score_query(only, 0.0))]
             )
-        # count=False: counting every match would turn the top-k pruning off.
-        hits = self._searcher.search(query, k, count=False).hits
+        # count=False: counting every match would turn the top-k pruning off. A few more than k
+        # are fetched so that passages tied at the cut are chosen by row id, not by where the
+        # segments happen to put them (an incremental build ranks as a full one does).
+        hits = self._searcher.search(query, k + TIE_MARGIN, count=False).hits
         ids = self._searcher.fast_field_values(_ID, [address for _, address in hits])
         ranked = [
             (int(i), float(score)) for (score, _), i in zip(hits, ids, strict=True) if i is not None
         ]
-        return sorted(ranked, key=lambda r: (-r[1], r[0]))
+        return sorted(ranked, key=lambda r: (-r[1], r[0]))[:k]

@@ -198,6 +198,46 @@ class IndexReader:
             out[chunk_id].append((sid, start, end))
         return out
 
+    @property
+    def has_entities(self) -> bool:
+        """Whether the build recognised named entities (an index built with RAGQA_NER=off has
+        none)."""
+        return self.manifest.get("entities") is not None
+
+    def entities(self, sentence_ids: Iterable[int]) -> dict[int, list[tuple[str, int, int]]]:
+        """For each sentence id, its entities as (label, start, end) in document offsets."""
+        wanted = sorted({int(i) for i in sentence_ids})
+        out: dict[int, list[tuple[str, int, int]]] = {i: [] for i in wanted}
+        if not wanted:
+            return out
+        rows = self.db().execute(
+            'SELECT sentence_id, label, start, "end" FROM entities'
+            f" WHERE sentence_id IN ({','.join('?' * len(wanted))}) ORDER BY sentence_id, start",
+            wanted,
+        )
+        for sid, label, start, end in rows:
+            out[sid].append((label, start, end))
+        return out
+
+    def entities_by_hash(self) -> dict[str, list[tuple[str, int, int]]]:
+        """Stored entities keyed by sentence text hash, offsets relative to the sentence, so
+        unchanged sentences are not recognised again."""
+        db = self.db()
+        hash_of: dict[int, str] = {}
+        out: dict[str, list[tuple[str, int, int]]] = {}
+        for sid, text_hash in db.execute("SELECT id, text_hash FROM sentences ORDER BY id"):
+            if text_hash not in out:  # the same text twice: its first sentence speaks for both
+                out[text_hash] = []
+                hash_of[sid] = text_hash
+        rows = db.execute(
+            'SELECT e.sentence_id, e.label, e.start - s.start, e."end" - s.start FROM entities e'
+            " JOIN sentences s ON s.id = e.sentence_id ORDER BY e.sentence_id, e.start"
+        )
+        for sid, label, start, end in rows:
+            if sid in hash_of:
+                out[hash_of[sid]].append((label, start, end))
+        return out
+
     def document_hashes(self) -> dict[str, str]:
         return {r[0]: r[1] for r in self.db().execute("SELECT doc_id, content_hash FROM documents")}
 

@@ -35,7 +35,7 @@ from indexer.errors import IndexCorruptError, IndexNotFoundError
 from indexer.lexical import write_lexical
 from indexer.models import Chunk, Document, SentenceSpan
 
-FORMAT_VERSION = 3  # 3: BM25 in Tantivy (lexical/), no FTS5 tables
+FORMAT_VERSION = 4  # 3: BM25 in Tantivy (lexical/), no FTS5 tables; 4: sentence entities
 MANIFEST, VECTORS, DATABASE = "manifest.json", "vectors.faiss", "chunks.sqlite"
 SENTENCE_VECTORS = "sentences.npy"
 SENTENCE_CENTRALITY = "sentence_centrality.npy"
@@ -65,6 +65,11 @@ CREATE TABLE sentences (
     "end" INTEGER NOT NULL, text_hash TEXT NOT NULL
 );
 CREATE INDEX sentences_doc ON sentences(doc_id, start);
+CREATE TABLE entities (
+    sentence_id INTEGER NOT NULL REFERENCES sentences(id), label TEXT NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL  -- offsets in the document's cleaned text
+);
+CREATE INDEX entities_sentence ON entities(sentence_id);
 """
 
 
@@ -79,6 +84,9 @@ class VersionData:
     sentences: list[SentenceSpan]
     sentence_hashes: list[str]
     sentence_vectors: np.ndarray
+    # Per sentence, its named entities as (label, start, end) relative to the sentence's start;
+    # None when the build recognised none (RAGQA_NER=off).
+    sentence_entities: list[list[tuple[str, int, int]]] | None = None
 
 
 def versions_dir(root: Path) -> Path:
@@ -243,6 +251,17 @@ def _write_database(path: Path, data: VersionData) -> None:
                 for i, (s, h) in enumerate(zip(data.sentences, data.sentence_hashes, strict=True))
             ],
         )
+        if data.sentence_entities is not None:
+            db.executemany(
+                "INSERT INTO entities VALUES (?,?,?,?)",
+                (
+                    (i, label, s.start + start, s.start + end)
+                    for i, (s, found) in enumerate(
+                        zip(data.sentences, data.sentence_entities, strict=True)
+                    )
+                    for label, start, end in found
+                ),
+            )
         db.commit()
     finally:
         db.close()

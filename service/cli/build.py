@@ -12,7 +12,14 @@ from indexer.choices import INDEX_TYPES, PRECISIONS
 if TYPE_CHECKING:
     pass
 
-from service.cli.common import index_opt, make_embedder, make_settings, model_opt, progress_bar
+from service.cli.common import (
+    index_opt,
+    make_embedder,
+    make_settings,
+    model_opt,
+    ner_model_folder,
+    progress_bar,
+)
 
 
 @click.command()
@@ -42,7 +49,7 @@ from service.cli.common import index_opt, make_embedder, make_settings, model_op
     "chunk_max_tokens",
     type=int,
     default=None,
-    help="Passage budget in model tokens. [env RAGQA_CHUNK_MAX_TOKENS; default: 128]",
+    help="Passage budget in model tokens. [env RAGQA_CHUNK_MAX_TOKENS; default: 192]",
 )
 @click.option(
     "--overlap",
@@ -66,6 +73,12 @@ from service.cli.common import index_opt, make_embedder, make_settings, model_op
     help="Arithmetic of the batch encoding. [env RAGQA_INDEX_PRECISION; default: auto]",
 )
 @click.option(
+    "--ner/--no-ner",
+    default=None,
+    help="Recognise each sentence's named entities (for typed and short answers). "
+    "[env RAGQA_NER; default: on]",
+)
+@click.option(
     "--keep",
     "keep_versions",
     type=int,
@@ -74,10 +87,13 @@ from service.cli.common import index_opt, make_embedder, make_settings, model_op
 )
 def index(full: bool, if_stale: bool, **options: Any) -> None:
     """Build the index from a corpus directory (the offline rebuild)."""
-    from indexer.build import build_index, is_fresh
+    from indexer.build import build_index
     from indexer.chunk import ChunkerSettings
     from indexer.embed import resolve_model
+    from indexer.entities import EntityRecognizer
+    from indexer.entities import model_name as entity_model_name
     from indexer.errors import SourceError
+    from indexer.freshness import is_fresh
 
     settings = make_settings(**options)
     chunker = ChunkerSettings(
@@ -87,9 +103,12 @@ def index(full: bool, if_stale: bool, **options: Any) -> None:
     if not source.is_dir():
         raise SourceError(f"source directory {source} does not exist; pass --source DIR")
     model_name = resolve_model(settings.model or None)[0]
-    if if_stale and is_fresh(source, out, model_name, chunker, settings.index_type):
+    ner_folder = ner_model_folder(settings)
+    entity_model = entity_model_name(ner_folder) if ner_folder else None
+    if if_stale and is_fresh(source, out, model_name, chunker, settings.index_type, entity_model):
         click.echo(f"index {out} is up to date with {source}", err=True)
         return
+    entities = EntityRecognizer(ner_folder) if ner_folder else None
     embedder = make_embedder(settings)
     try:
         chunker.check(embedder.max_tokens)
@@ -105,6 +124,7 @@ def index(full: bool, if_stale: bool, **options: Any) -> None:
         progress=progress_bar,
         index_type=settings.index_type,
         ivf_threshold=settings.ivf_threshold,
+        entities=entities,
     )
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)

@@ -43,6 +43,15 @@ def make_embedder(settings: Settings) -> Any:
     return SentenceTransformerEmbedder(settings.model or None, precision=settings.index_precision)
 
 
+def ner_model_folder(settings: Settings) -> Path | None:
+    """The spaCy pipeline the build recognises entities with, or None with RAGQA_NER=off."""
+    if not settings.ner:
+        return None
+    from indexer.entities import resolve_ner_model
+
+    return resolve_ner_model(settings.ner_model)
+
+
 index_opt = click.option(
     "--index",
     "index_dir",

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from indexer.build import build_index, embedding_input, is_fresh
+from indexer.build import build_index, embedding_input
 from indexer.chunk import ChunkerSettings
 from indexer.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SourceError
+from indexer.freshness import is_fresh
 from indexer.reader import IndexReader
 from indexer.store import resolve_version
 from service.qa.retrieval import Retriever
@@ -22,7 +23,7 @@ def test_manifest_describes_the_build(seed_index: Path, embedder) -> None:  # ty
     assert manifest["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest["model"]["dimension"] == 384 == embedder.dimension
     assert manifest["model"]["precision"] == embedder.corpus_precision
-    assert manifest["chunker"]["max_tokens"] == 128
+    assert manifest["chunker"]["max_tokens"] == 192
     assert manifest["counts"]["documents"] == 5
     assert manifest["counts"]["chunks"] == IndexReader(seed_index).vectors.ntotal
     assert manifest["built_at"].endswith("Z") and manifest["package_version"]
@@ -33,11 +34,15 @@ def test_manifest_describes_the_build(seed_index: Path, embedder) -> None:  # ty
 def test_index_is_stale_after_a_pipeline_change(
     seed_index: Path,
     embedder,
+    entities,
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
-    assert is_fresh(SEEDS, seed_index, embedder.name, ChunkerSettings())
-    monkeypatch.setattr("indexer.build.PIPELINE_VERSION", 10**6)
-    assert not is_fresh(SEEDS, seed_index, embedder.name, ChunkerSettings())
+    chunker = ChunkerSettings()
+    assert is_fresh(SEEDS, seed_index, embedder.name, chunker, entity_model=entities.name)
+    # Built with entities: an index without them (or with another model) is wanted now.
+    assert not is_fresh(SEEDS, seed_index, embedder.name, chunker)
+    monkeypatch.setattr("indexer.freshness.PIPELINE_VERSION", 10**6)
+    assert not is_fresh(SEEDS, seed_index, embedder.name, chunker, entity_model=entities.name)
 
 
 def test_rebuild_reuses_unchanged_embeddings(corpus: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
