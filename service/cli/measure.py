@@ -27,11 +27,21 @@ from service.cli.common import index_opt, make_embedder, make_settings, model_op
     default=None,
     help="BEIR dataset directory (corpus.jsonl, queries.jsonl, qrels/test.tsv) to index and score.",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["all", "hybrid", "dense", "lexical"]),
+    default="all",
+    show_default=True,
+    help="Retrievers to measure: all side by side, or one (hybrid is what the service serves).",
+)
 @index_opt
 @model_opt
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def eval_(questions: Path | None, beir: Path | None, as_json: bool, **options: Any) -> None:
-    """Measure retrieval quality: dense, lexical and hybrid side by side."""
+def eval_(
+    questions: Path | None, beir: Path | None, mode: str, as_json: bool, **options: Any
+) -> None:
+    """Measure retrieval and answer quality: dense, lexical and hybrid side by side, and per kind
+    of question when the file gives kinds."""
     if (questions is None) == (beir is None):
         raise click.UsageError("give exactly one of --questions FILE or --beir DIR")
     settings = make_settings(**options)
@@ -40,7 +50,9 @@ def eval_(questions: Path | None, beir: Path | None, as_json: bool, **options: A
         from service.eval.evaluate import QUALITY_METRICS, evaluate_pipeline, load_questions
 
         qs = load_questions(questions)
-        results = evaluate_pipeline(build_answerer(settings, make_embedder(settings)), qs)
+        modes = None if mode == "all" else (mode,)
+        answerer = build_answerer(settings, make_embedder(settings))
+        results = evaluate_pipeline(answerer, qs, modes=modes)
         report: dict[str, Any] = {"questions": str(questions), "results": results}
         columns = [*QUALITY_METRICS, "latency_ms_p50", "latency_ms_p95"]
     else:
@@ -75,7 +87,16 @@ def eval_(questions: Path | None, beir: Path | None, as_json: bool, **options: A
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"{'retriever':<10}" + "".join(f"{c:>20}" for c in columns))
-    for mode, metrics in results.items():
-        cells = ["-" if metrics[c] is None else f"{metrics[c]:.4g}" for c in columns]
-        click.echo(f"{mode:<10}" + "".join(f"{v:>20}" for v in cells))
+    _table("retriever", results, columns)
+    served = results.get("hybrid", {})
+    if "by_kind" in served:
+        click.echo("\nhybrid, per kind of question:")
+        _table("kind", served["by_kind"], ["questions", *columns[:-2]])
+
+
+def _table(label: str, rows: dict[str, dict[str, Any]], columns: list[str]) -> None:
+    width = max(10, *(len(name) + 2 for name in rows))
+    click.echo(f"{label:<{width}}" + "".join(f"{c:>18}" for c in columns))
+    for name, metrics in rows.items():
+        cells = ["-" if metrics.get(c) is None else f"{metrics[c]:.4g}" for c in columns]
+        click.echo(f"{name:<{width}}" + "".join(f"{v:>18}" for v in cells))

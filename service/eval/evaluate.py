@@ -20,6 +20,7 @@ class Question:
     question: str
     answers: list[str]
     docs: list[str]
+    kind: str | None = None  # what the question asks for (news-dev's "reason", "list", ...)
 
     @property
     def answerable(self) -> bool:
@@ -42,6 +43,7 @@ def load_questions(path: Path) -> list[Question]:
                     question=str(rec["question"]),
                     answers=[str(a) for a in rec.get("answers", [])],
                     docs=[str(d) for d in rec.get("docs", [])],
+                    kind=str(rec["kind"]) if rec.get("kind") else None,
                 )
             )
         except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -71,29 +73,50 @@ Ranker = Callable[[str, int], tuple[Any, ...]]
 
 
 def evaluate(questions: list[Question], rank: Ranker, k: int = 5) -> dict[str, Any]:
-    """recall@1/3/5 and MRR@k over answerable questions, abstention accuracy, latency."""
-    first_hits: list[int | None] = []
-    abstain_ok: list[bool] = []
-    answer_ok: list[bool] = []
-    answer_words: list[int] = []
-    latencies: list[float] = []
-    misses: list[str] = []
-    for q in questions:
-        started = time.perf_counter()
-        ranked, abstained, *rest = rank(q.question, k)
-        latencies.append((time.perf_counter() - started) * 1000)
-        if abstained is not None:
-            abstain_ok.append(abstained != q.answerable)
-        if rest and rest[0]:
-            answer_words.append(len(rest[0][0][1].split()))
-        if not q.answerable:
-            continue
-        if rest:
-            answer_ok.append(any(is_hit(q, d, t) for d, t in rest[0]))
-        first = next((r for r, (d, t) in enumerate(ranked, 1) if is_hit(q, d, t)), None)
-        first_hits.append(first)
-        if first is None:
-            misses.append(q.id)
+    """recall@1/3/5 and MRR@k over answerable questions, abstention accuracy, latency; and the
+    same per kind of question when the file gives kinds."""
+    outcomes = [_outcome(q, rank, k) for q in questions]
+    result = _metrics(outcomes)
+    kinds = sorted({q.kind for q in questions if q.kind})
+    if kinds:
+        result["by_kind"] = {
+            kind: {
+                m: v
+                for m, v in _metrics([o for o in outcomes if o["kind"] == kind]).items()
+                if m in (*QUALITY_METRICS, "questions", "answerable")
+            }
+            for kind in kinds
+        }
+    return result
+
+
+def _outcome(q: Question, rank: Ranker, k: int) -> dict[str, Any]:
+    """What one question got: the rank of the first right passage, the answer's fate, time."""
+    started = time.perf_counter()
+    ranked, abstained, *rest = rank(q.question, k)
+    ms = (time.perf_counter() - started) * 1000
+    said = rest[0] if rest else None
+    first = next((r for r, (d, t) in enumerate(ranked, 1) if is_hit(q, d, t)), None)
+    return {
+        "id": q.id,
+        "kind": q.kind,
+        "answerable": q.answerable,
+        "first": first,
+        "abstain_ok": None if abstained is None else abstained != q.answerable,
+        "answer_ok": None if said is None else any(is_hit(q, d, t) for d, t in said),
+        "words": len(said[0][1].split()) if said else None,
+        "ms": ms,
+    }
+
+
+def _metrics(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    answerable = [o for o in outcomes if o["answerable"]]
+    first_hits: list[int | None] = [o["first"] for o in answerable]
+    abstain_ok = [o["abstain_ok"] for o in outcomes if o["abstain_ok"] is not None]
+    answer_ok = [o["answer_ok"] for o in answerable if o["answer_ok"] is not None]
+    answer_words = [o["words"] for o in outcomes if o["words"]]
+    latencies = [o["ms"] for o in outcomes]
+    misses = [o["id"] for o in answerable if o["first"] is None]
     n = len(first_hits)
 
     def recall(at: int) -> float:
@@ -101,7 +124,7 @@ def evaluate(questions: list[Question], rank: Ranker, k: int = 5) -> dict[str, A
 
     lat = np.asarray(latencies)
     return {
-        "questions": len(questions),
+        "questions": len(outcomes),
         "answerable": n,
         "recall@1": round(recall(1), 4),
         "recall@3": round(recall(3), 4),
@@ -118,13 +141,15 @@ def evaluate(questions: list[Question], rank: Ranker, k: int = 5) -> dict[str, A
     }
 
 
-def evaluate_pipeline(answerer: Any, questions: list[Question], k: int = 5) -> dict[str, Any]:
+def evaluate_pipeline(
+    answerer: Any, questions: list[Question], k: int = 5, modes: tuple[str, ...] | None = None
+) -> dict[str, Any]:
     """Metrics of the full /v1/ask pipeline with each retriever (dense, lexical, hybrid)."""
     from service.qa.retrieval import MODES
     from service.schemas import AskRequest
 
     results: dict[str, Any] = {}
-    for mode in MODES:
+    for mode in modes or MODES:
 
         def rank(question: str, top_k: int, mode: Any = mode) -> tuple[Any, ...]:
             response = answerer.ask(AskRequest(question=question, top_k=top_k), mode=mode)
