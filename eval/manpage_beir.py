@@ -83,7 +83,7 @@ def main() -> int:
         for i in chosen:
             queries.write(json.dumps({"_id": f"q{i}", "text": docs[i][0]}) + "\n")
             qrels.write(f"q{i}\tm{i}\t1\n")
-    print(f"{len(docs)} documents, {len(chosen)} queries in {args.out}")  # noqa: T201
+    print(f"{len(docs)} documents, {len(chosen)} queries in {args.out}")
     return 0
 
 

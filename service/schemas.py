@@ -94,13 +94,42 @@ class SourceSpan(BaseModel):
     end: int
 
 
+class ShortAnswer(BaseModel):
+    """The entity or phrase inside the answer that answers a typed question ("Who", "When",
+    "How much", ...): ``GET /v1/documents/{doc_id}`` then ``text[start:end]``."""
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
+
+
+class AnswerPart(BaseModel):
+    question: str = Field(description="This part of a multi-part question, as searched.")
+    text: str | None = Field(description="Its answer sentence(s); null when the corpus has none.")
+    citations: list[SourceSpan] = Field(default_factory=list)
+    short: ShortAnswer | None = None
+
+
 class Answer(BaseModel):
     text: str = Field(description="The answering sentence(s), verbatim from the corpus.")
     citations: list[SourceSpan] = Field(description="Where each sentence of the answer comes from.")
     also_in: list[SourceSpan] = Field(
         default_factory=list, description="Other documents stating the same (corroboration)."
     )
-    confidence: float = Field(ge=0.0, le=1.0, description="0.5 at the abstention threshold.")
+    confidence: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="With the reranker: the estimated probability that the answer holds the fact "
+        "asked for (no answer is given below the calibrated threshold). Without it: 0.5 at the "
+        "abstention threshold.",
+    )
+    short: ShortAnswer | None = Field(
+        None, description="The entity of the asked type inside the answer, for a typed question."
+    )
+    parts: list[AnswerPart] | None = Field(
+        None, description="For a question that asks several things, one answer per part."
+    )
 
 
 class Passage(BaseModel):

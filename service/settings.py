@@ -34,7 +34,7 @@ class Settings(BaseSettings):
         description="Set by `ragqa serve` for its worker processes: where they share rate-limit "
         "buckets (metrics go to PROMETHEUS_MULTIPROC_DIR).",
     )
-    chunk_max_tokens: int = Field(128, description="Passage budget in model tokens.")
+    chunk_max_tokens: int = Field(192, description="Passage budget in model tokens.")
     chunk_overlap_sentences: int = Field(1, description="Sentences repeated between passages.")
     index_type: str = Field(
         "auto",
@@ -93,6 +93,44 @@ class Settings(BaseSettings):
         description="Weight of a passage's best sentence score when ordering passages (after "
         "retrieval scores scaled to the best candidate's), times 30 / words for a query over 30 "
         "words; 0 keeps the retrieval order.",
+    )
+    reranker: bool = Field(
+        True,
+        description="The cross-encoder stage: reorders passages and chooses, spans and checks the "
+        "answer (on), or today's pipeline without it (off).",
+    )
+    reranker_model: str = Field(
+        "",
+        description="Cross-encoder folder: model.onnx + tokenizer.json, or a sentence-transformers "
+        "cross-encoder; empty means the bundled ms-marco-MiniLM-L-12-v2 (INT8 ONNX).",
+    )
+    reranker_windows: int = Field(
+        5, ge=1, le=50, description="Sentences the cross-encoder reads per question (one batch)."
+    )
+    reranker_threads: int | None = Field(
+        None, ge=1, description="Threads per cross-encoder call; default: all cores."
+    )
+    reranker_spin: bool = Field(
+        False,
+        description="Let the cross-encoder's threads busy-wait after each call (ONNX Runtime's "
+        "default) instead of yielding the cores at once.",
+    )
+    reranker_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="With the reranker, no answer is given below this confidence; default: the "
+        "calibrated threshold in service/qa/answer_model.json.",
+    )
+    ner: bool = Field(
+        True,
+        description="`ragqa index` recognises each sentence's named entities (answer types and "
+        "short answers use them); off builds without.",
+    )
+    ner_model: str = Field(
+        "",
+        description="spaCy pipeline folder with an entity recogniser; empty means the bundled "
+        "en_core_web_sm 3.8.0.",
     )
     log_level: str = Field("info", description="Log level of the server.")
     log_format: Literal["auto", "json", "text"] = Field(

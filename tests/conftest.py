@@ -45,12 +45,30 @@ def embedder():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def seed_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # type: ignore[no-untyped-def]
-    """The seed corpus indexed once per session; tests must treat it as read-only."""
+def entities():  # type: ignore[no-untyped-def]
+    """The bundled entity recogniser, as `ragqa index` loads it by default."""
+    from indexer.entities import EntityRecognizer, bundled_ner_path
+
+    return EntityRecognizer(bundled_ner_path())
+
+
+@pytest.fixture(scope="session")
+def cross_encoder():  # type: ignore[no-untyped-def]
+    """The bundled cross-encoder, as the service loads it by default."""
+    from service.api.app import load_reranker_model
+    from service.settings import Settings
+
+    return load_reranker_model(Settings())
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, embedder, entities) -> Path:  # type: ignore[no-untyped-def]
+    """The seed corpus indexed once per session, as `ragqa index` does (entities included);
+    tests must treat it as read-only."""
     from indexer.build import build_index
 
     out = tmp_path_factory.mktemp("seed-index")
-    build_index(SEEDS, out, embedder)
+    build_index(SEEDS, out, embedder, entities=entities)
     return out
 
 
@@ -67,3 +85,13 @@ def retriever(seed_index: Path, embedder):  # type: ignore[no-untyped-def]
     from service.qa.retrieval import Retriever
 
     return Retriever.open(seed_index, embedder)
+
+
+@pytest.fixture(scope="session")
+def served_answerer(seed_index: Path, embedder, cross_encoder):  # type: ignore[no-untyped-def]
+    """The answerer `ragqa serve` builds over the seed index with default settings (the
+    reranking stage on)."""
+    from service.api.app import build_answerer
+    from service.settings import Settings
+
+    return build_answerer(Settings(index_dir=seed_index), embedder, cross_encoder=cross_encoder)

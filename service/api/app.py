@@ -36,6 +36,9 @@ from service.ops.limits import RateLimiter, SearchSlots, SharedRateLimiter
 from service.ops.metrics import Metrics, Observe
 from service.ops.reload import Reloader
 from service.qa.answer import Answerer
+from service.qa.bundled import RERANKER_FILES, bundled_reranker_path
+from service.qa.cross_encoder import CrossEncoder, load_cross_encoder
+from service.qa.rerank import Reranker
 from service.qa.retrieval import Retriever
 from service.settings import Settings
 
@@ -47,11 +50,13 @@ def build_answerer(
     embedder: QueryEncoder,
     observe: Observe | None = None,
     encoder: BatchingEncoder | None = None,
+    cross_encoder: CrossEncoder | None = None,
 ) -> Answerer:
     """Open the index and set up everything a query needs, once.
 
     ``embedder`` identifies the model (checked against the index) and encodes questions unless a
-    batching ``encoder`` does.
+    batching ``encoder`` does. ``cross_encoder`` is the reranker's model, when one is already
+    loaded (a reload keeps it); else it is loaded as the settings say.
     """
     retriever = Retriever.open(
         settings.index_dir,
@@ -61,14 +66,39 @@ def build_answerer(
         observe=observe,
         nprobe=settings.nprobe,
         encoder=encoder,
+        inflections=settings.reranker,
     )
+    reranker = None
+    if settings.reranker:
+        try:
+            reranker = Reranker(
+                cross_encoder or load_reranker_model(settings),
+                retriever.reader,
+                windows=settings.reranker_windows,
+            )
+        except BaseException:
+            retriever.reader.close()
+            raise
     return Answerer(
         retriever,
         answer_threshold=settings.answer_threshold,
         coverage_weight=settings.coverage_weight,
         evidence_weight=settings.evidence_weight,
         centroid_weight=settings.centroid_weight,
+        inflections=settings.reranker,
+        reranker=reranker,
+        reranker_threshold=settings.reranker_threshold,
     )
+
+
+def load_reranker_model(settings: Settings) -> CrossEncoder:
+    """The cross-encoder RAGQA_RERANKER_MODEL names; the bundled one is checked by sha256."""
+    if settings.reranker_model:
+        folder, pin = Path(settings.reranker_model).expanduser(), None
+    else:
+        folder, pin = bundled_reranker_path(), RERANKER_FILES["model.onnx"]
+    threads = settings.reranker_threads or os.cpu_count() or 1
+    return load_cross_encoder(folder, threads=threads, spin=settings.reranker_spin, sha256_pin=pin)
 
 
 def onnx_dir(index_dir: Path) -> Path:

@@ -133,6 +133,10 @@ def render(response: AskResponse) -> str:
     else:
         marks = " ".join(f"[{i}]" for i in range(1, len(response.answer.citations) + 1))
         lines.append(f"{response.answer.text} {marks}")
+        for part in response.answer.parts or []:
+            lines.append(f"- {part.question} {part.text or 'Not found in the corpus.'}")
+        if response.answer.short is not None:
+            lines.append(f"In short: {response.answer.short.text}")
         lines.append("")
         for i, c in enumerate(response.answer.citations, 1):
             lines.append(f"[{i}] {c.title} ({c.source}), {c.doc_id} [{c.start}:{c.end}]")

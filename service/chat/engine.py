@@ -12,6 +12,7 @@ from service.qa.answer import Answerer
 from service.schemas import AskRequest, AskResponse, SourceSpan
 
 NOT_FOUND = "I could not find an answer to that in the corpus."
+PART_NOT_FOUND = "I could not find that in the corpus."
 CONTEXT_PASSAGES = 5
 
 
@@ -65,18 +66,44 @@ class ChatEngine:
         )
 
     def extractive(self, grounding: Grounding) -> Reply:
-        """The answer sentence(s), marked with their source and any corroborating outlets."""
+        """The answer sentence(s), marked with their source and any corroborating outlets; for
+        a question of several parts, one answer per part (or that the corpus has none)."""
         answer = grounding.response.answer
         if answer is None:
             return Reply(NOT_FOUND, [], False)
-        first, last = answer.citations[0], answer.citations[-1]
-        # Answer sentences are consecutive in one passage: cite them as one span.
-        spans = [first.model_copy(update={"end": last.end})]
-        spans += [s for s in answer.also_in if s.doc_id != first.doc_id]
-        citations = [self.citation(i, s) for i, s in enumerate(spans, 1)]
-        markers = "".join(f"[{c.index}]" for c in citations)
-        content = f"{answer.text} {markers}\n\n{sources_list(citations)}"
+        if not answer.parts:
+            spans = merge_spans(answer.citations)
+            spans += [s for s in answer.also_in if s.doc_id not in {x.doc_id for x in spans}]
+            citations = [self.citation(i, s) for i, s in enumerate(spans, 1)]
+            markers = "".join(f"[{c.index}]" for c in citations)
+            content = f"{answer.text} {markers}\n\n{sources_list(citations)}"
+            return Reply(content, citations, True)
+        citations, lines = [], []
+        for part in answer.parts:
+            if part.text is None:
+                lines.append(f"{part.question} {PART_NOT_FOUND}")
+                continue
+            start = len(citations) + 1
+            citations += [
+                self.citation(i, s) for i, s in enumerate(merge_spans(part.citations), start)
+            ]
+            lines.append(
+                part.text + " " + "".join(f"[{i}]" for i in range(start, len(citations) + 1))
+            )
+        content = "\n\n".join(lines) + f"\n\n{sources_list(citations)}"
         return Reply(content, citations, True)
+
+
+def merge_spans(spans: list[SourceSpan]) -> list[SourceSpan]:
+    """Consecutive sentences of one document cited as one span."""
+    merged: list[SourceSpan] = []
+    for span in spans:
+        last = merged[-1] if merged else None
+        if last is not None and last.doc_id == span.doc_id and 0 <= span.start - last.end <= 2:
+            merged[-1] = last.model_copy(update={"end": span.end})
+        else:
+            merged.append(span)
+    return merged
 
 
 def sources_list(citations: list[ChatCitation]) -> str:

@@ -146,6 +146,10 @@ def ask(question: str, top_k: int, as_json: bool, **options: Any) -> None:
     else:
         cites = ", ".join(f"{c.doc_id} [{c.start}:{c.end}]" for c in response.answer.citations)
         click.echo(f"Answer ({response.answer.confidence:.2f}): {response.answer.text}")
+        if response.answer.short is not None:
+            click.echo(f"    in short: {response.answer.short.text}")
+        for part in response.answer.parts or []:
+            click.echo(f"    part: {part.question} -> {part.text or 'not found in the corpus'}")
         click.echo(f"    from {cites}\n")
     for p in response.passages:
         date = f", {p.published}" if p.published else ""

@@ -61,8 +61,14 @@ class Reloader:
             try:
                 if state.encoder is None or state.encoder.encoder is None:
                     raise ModelLoadError(state.load_error or "the query encoder is not loaded")
+                # The cross-encoder does not depend on the index: the new version reuses it.
+                served = state.answerer.reranker if state.answerer is not None else None
                 answerer = self._load(
-                    state.settings, state.encoder.encoder, state.metrics.observe, state.encoder
+                    state.settings,
+                    state.encoder.encoder,
+                    state.metrics.observe,
+                    state.encoder,
+                    cross_encoder=served.cross_encoder if served is not None else None,
                 )
             except RagqaError as e:
                 self._refused = target

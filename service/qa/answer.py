@@ -7,12 +7,14 @@ abstain.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
 from indexer.reader import ChunkRow
 from service.ops.metrics import timed
 from service.qa.collapse import collapse
+from service.qa.compose import Composed, compose
 from service.qa.extract import (
     ScoredSentence,
     SentenceScorer,
@@ -20,18 +22,24 @@ from service.qa.extract import (
     highlights,
     rerank_by_evidence,
 )
+from service.qa.parts import split_parts, with_context
+from service.qa.rerank import Reranked, Reranker
 from service.qa.retrieval import Hit, Mode, Retriever
 from service.qa.search.rewrite import drop_exclusions
 from service.schemas import (
     Answer,
+    AnswerPart,
     AskRequest,
     AskResponse,
     Filters,
     IndexInfo,
     Passage,
+    ShortAnswer,
     SourceSpan,
     Span,
 )
+
+Scored = dict[int, list[ScoredSentence]]
 
 # Passages whose sentences compete for the answer: the top of the list a reader sees first.
 ANSWER_PASSAGES = 5
@@ -52,29 +60,48 @@ class Answerer:
         coverage_weight: float = 0.5,
         evidence_weight: float = 1.0,
         centroid_weight: float = 0.25,
+        reranker: Reranker | None = None,
+        reranker_threshold: float | None = None,
+        inflections: bool = False,
     ) -> None:
         self.retriever = retriever
         self.answer_threshold = answer_threshold
         self.evidence_weight = evidence_weight
-        self.scorer = SentenceScorer(retriever.reader, coverage_weight, centroid_weight)
+        self.scorer = SentenceScorer(
+            retriever.reader, coverage_weight, centroid_weight, inflections=inflections
+        )
+        # The cross-encoder stage (hybrid mode only); None keeps the pipeline without it.
+        self.reranker = reranker
+        self.reranker_threshold = (
+            reranker_threshold
+            if reranker_threshold is not None or reranker is None
+            else reranker.model.threshold
+        )
 
     def rank(
         self, question: str, k: int, mode: Mode = "hybrid", filters: Filters | None = None
-    ) -> tuple[list[Hit], dict[int, list[ScoredSentence]]]:
+    ) -> tuple[list[Hit], Scored]:
         """The ``k`` best passages for ``question`` in the served order, and their sentences.
 
         What the question rules out ("besides Tworek") is not searched for: see
         ``search.rewrite``.
         """
-        return self._rank_searched(drop_exclusions(question), k, mode, filters)
+        hits, scored, _ = self._rank_searched(drop_exclusions(question), k, mode, filters, question)
+        return hits, scored
 
     def _rank_searched(
-        self, searched: str, k: int, mode: Mode, filters: Filters | None
-    ) -> tuple[list[Hit], dict[int, list[ScoredSentence]]]:
-        """``rank`` for a question whose exclusions are already dropped."""
+        self, searched: str, k: int, mode: Mode, filters: Filters | None, asked: str | None = None
+    ) -> tuple[list[Hit], Scored, Reranked | None]:
+        """``rank`` for a question whose exclusions are already dropped, with the reranking
+        stage's result when it ran."""
         retrieval = self.retriever.retrieve(searched, k, mode=mode, filters=filters)
         with timed(self.retriever.observe, "sentences"):
-            return self.order(searched, retrieval.query, retrieval.hits, mode)
+            hits, scored = self.order(searched, retrieval.query, retrieval.hits, mode)
+        if self.reranker is None or mode != "hybrid" or not hits:
+            return hits, scored, None
+        with timed(self.retriever.observe, "rerank"):
+            reranked = self.reranker.rerank(searched, hits, scored, asked)
+        return reranked.hits, scored, reranked
 
     def order(
         self, question: str, query: np.ndarray, hits: list[Hit], mode: Mode = "hybrid"
@@ -98,33 +125,41 @@ class Answerer:
         k = request.top_k
         # Fetch extra candidates so that k distinct passages remain after collapsing repeats.
         searched = drop_exclusions(request.question)
-        hits, scored = self._rank_searched(searched, max(3 * k, 15), mode, request.filters)
+        hits, scored, reranked = self._rank_searched(
+            searched, max(3 * k, 15), mode, request.filters, request.question
+        )
         with timed(self.retriever.observe, "collapse"):
             groups = collapse(hits, scored, k, self.retriever.reader.sentence_vectors)
         rows = {h.chunk.id: h.chunk for h in hits}
-        retrieved = [_retrieval_score(g.hit) for g in groups[:ANSWER_PASSAGES]]
-        top = max(retrieved, default=0.0)
-        extracted = extract_answer(
-            [g.sentences for g in groups[:ANSWER_PASSAGES]],
-            self.answer_threshold,
-            priors=[RANK_PRIOR * (r / top - 1.0) if top > 0 else 0.0 for r in retrieved],
-            question=searched,
-        )
-        answer = None
-        if extracted is not None:
-            said = {s.sentence_id for s in extracted.sentences}
-            corroboration = [
-                also
+        answer, said = None, set[int]()
+        if reranked is not None:
+            with timed(self.retriever.observe, "answer"):
+                answer, said = self._reranked_answer(
+                    searched, reranked, hits, scored, rows, request.question
+                )
+        else:
+            retrieved = [_retrieval_score(g.hit) for g in groups[:ANSWER_PASSAGES]]
+            top = max(retrieved, default=0.0)
+            extracted = extract_answer(
+                [g.sentences for g in groups[:ANSWER_PASSAGES]],
+                self.answer_threshold,
+                priors=[RANK_PRIOR * (r / top - 1.0) if top > 0 else 0.0 for r in retrieved],
+                question=searched,
+            )
+            if extracted is not None:
+                said = {s.sentence_id for s in extracted.sentences}
+                answer = Answer(
+                    text=" ".join(s.text for s in extracted.sentences),
+                    citations=[_span(s, rows[s.chunk_id]) for s in extracted.sentences],
+                    confidence=extracted.confidence,
+                )
+        if answer is not None:
+            answer.also_in = [
+                _span(also, rows[also.chunk_id])
                 for g in groups
                 for also, repeated in zip(g.also_in, g.repeats, strict=True)
                 if repeated in said
             ]
-            answer = Answer(
-                text=" ".join(s.text for s in extracted.sentences),
-                citations=[_span(s, rows[s.chunk_id]) for s in extracted.sentences],
-                also_in=[_span(s, rows[s.chunk_id]) for s in corroboration],
-                confidence=extracted.confidence,
-            )
         passages = [
             Passage(
                 rank=rank,
@@ -150,6 +185,84 @@ class Answerer:
             index=IndexInfo(version=reader.version, built_at=reader.built_at),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
+
+    def _reranked_answer(
+        self,
+        searched: str,
+        reranked: Reranked,
+        hits: list[Hit],
+        scored: Scored,
+        rows: Rows,
+        asked: str,
+    ) -> tuple[Answer | None, set[int]]:
+        """The answer of the reranking path (one composed span, or one per part), and the ids of
+        its sentences."""
+        assert self.reranker is not None
+        parts = split_parts(searched)
+        if len(parts) == 1:
+            composed = self._compose(searched, reranked.windows, reranked.confidence, scored, asked)
+            if composed is None:
+                return None, set()
+            answer = Answer(
+                text=" ".join(s.text for s in composed.sentences),
+                citations=[_span(s, rows[s.chunk_id]) for s in composed.sentences],
+                confidence=round(composed.confidence, 3),
+                short=_short(composed),
+            )
+            return answer, {s.sentence_id for s in composed.sentences}
+        answered: list[tuple[str, Composed | None]] = []
+        for n, part in enumerate(parts):
+            asked = part if n == 0 else with_context(part, parts[0])
+            part_scored = self.scorer.score(asked, self.retriever.embed(asked), hits)
+            windows = self.reranker.score_windows(
+                asked, self.reranker.candidates(asked, hits, part_scored)
+            )
+            confidence = self.reranker.confidence(windows)
+            answered.append((part, self._compose(asked, windows, confidence, part_scored)))
+        found = [c for _, c in answered if c is not None]
+        if not found:
+            return None, set()
+        sentences = list({s.sentence_id: s for c in found for s in c.sentences}.values())
+        answer = Answer(
+            text=" ".join(s.text for s in sentences),
+            citations=[_span(s, rows[s.chunk_id]) for s in sentences],
+            confidence=round(min(c.confidence for c in found), 3),
+            short=_short(found[0]),
+            parts=[
+                AnswerPart(
+                    question=part,
+                    text=" ".join(s.text for s in c.sentences) if c else None,
+                    citations=[_span(s, rows[s.chunk_id]) for s in c.sentences] if c else [],
+                    short=_short(c) if c else None,
+                )
+                for part, c in answered
+            ],
+        )
+        return answer, {s.sentence_id for s in sentences}
+
+    def _compose(
+        self,
+        question: str,
+        windows: list[Any],
+        confidence: float,
+        scored: Scored,
+        asked: str | None = None,
+    ) -> Composed | None:
+        """The answer span of the best window, or None below the confidence threshold."""
+        assert self.reranker is not None and self.reranker_threshold is not None
+        if not windows or confidence < self.reranker_threshold:
+            return None
+        best = windows[0]
+        sentences = scored[best.hit.chunk.id]
+        return compose(self.reranker, question, best, sentences, confidence, asked)
+
+
+Rows = dict[int, ChunkRow]
+
+
+def _short(composed: Composed) -> ShortAnswer | None:
+    s = composed.short
+    return ShortAnswer(text=s.text, doc_id=s.doc_id, start=s.start, end=s.end) if s else None
 
 
 def _retrieval_score(hit: Hit) -> float:

@@ -23,10 +23,12 @@ from indexer.centrality import centrality
 from indexer.reader import IndexReader
 from service.qa.answer_types import REQUIRED, expected_kind, holds
 from service.qa.retrieval import Hit
+from service.qa.search.inflections import forms
 from service.qa.search.lexical import lucene_idf, query_terms
 from service.qa.spans import answer_span
 
 _WORD = re.compile(r"\w+")
+_NONE: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=65536)
@@ -77,11 +79,18 @@ class ScoredSentence:
 
 class SentenceScorer:
     def __init__(
-        self, reader: IndexReader, coverage_weight: float = 0.5, centroid_weight: float = 0.25
+        self,
+        reader: IndexReader,
+        coverage_weight: float = 0.5,
+        centroid_weight: float = 0.25,
+        inflections: bool = False,
     ) -> None:
         self.reader = reader
         self.coverage_weight = coverage_weight
         self.centroid_weight = centroid_weight
+        # A question word is also covered by another form of its irregular verb ("left" covers
+        # "leave"): the reranking pipeline's; without it, only by its own stem.
+        self.inflections = inflections
         # Stored by the build; computed here (one pass over the sentence vectors) only for an
         # index built before it was stored.
         self.centrality: np.ndarray | None = None
@@ -103,11 +112,23 @@ class SentenceScorer:
                 idf[term] = lucene_idf(lexical.passages, df)
         return idf
 
+    def _alternatives(self, question: str) -> dict[str, frozenset[str]]:
+        """For each question term (stem), the stems of its word's other irregular forms."""
+        if not self.inflections:
+            return {}
+        out = {}
+        for word in query_terms(question):
+            other = frozenset(stem(f) for f in forms(word))
+            if other:
+                out[stem(word)] = other
+        return out
+
     def score(
         self, question: str, query: np.ndarray, hits: list[Hit]
     ) -> dict[int, list[ScoredSentence]]:
         """Scored sentences of each hit's passage, keyed by chunk id, in document order."""
         idf = self._idf(question)
+        alternatives = self._alternatives(question)
         total = sum(idf.values()) or 1.0
         spans = self.reader.sentences(h.chunk for h in hits)
         ids = sorted({sid for sentences in spans.values() for sid, _, _ in sentences})
@@ -127,7 +148,12 @@ class SentenceScorer:
             for sid, start, end in spans[chunk.id]:
                 text = chunk.text[start - chunk.start : end - chunk.start]
                 present = stems(text)
-                coverage = sum(w for t, w in idf.items() if t in present) / total
+                covered = (
+                    w
+                    for t, w in idf.items()
+                    if t in present or not alternatives.get(t, _NONE).isdisjoint(present)
+                )
+                coverage = sum(covered) / total
                 scored.append(
                     ScoredSentence(
                         sid, chunk.id, chunk.doc_id, start, end, text, dense[sid], coverage,

@@ -66,8 +66,12 @@ class Retriever:
         dense_weight: float = 0.5,
         observe: Observe | None = None,
         encoder: Any = None,
+        inflections: bool = False,
     ) -> None:
         check_compatible(reader.path, reader.manifest, embedder)
+        # BM25 also matches the other forms of the question's irregular verbs (the reranking
+        # pipeline's; without it, the terms are the question's words alone).
+        self.inflections = inflections
         self.encoder = encoder  # a BatchingEncoder in the server; None encodes in the caller
         self.reader = reader
         self.embedder = embedder
@@ -102,7 +106,7 @@ class Retriever:
         self, question: str, k: int, allowed: set[int] | None = None
     ) -> list[tuple[int, float]]:
         with timed(self.observe, "lexical"):
-            return lexical_search(self.reader.lexical, question, k, allowed)
+            return lexical_search(self.reader.lexical, question, k, allowed, self.inflections)
 
     def rank(
         self,

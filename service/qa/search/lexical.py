@@ -6,6 +6,8 @@ import math
 import re
 from typing import TYPE_CHECKING
 
+from service.qa.search.inflections import expand
+
 if TYPE_CHECKING:
     from indexer.lexical import LexicalIndex
 
@@ -44,11 +46,19 @@ def lucene_idf(n: int, df: int) -> float:
 
 
 def lexical_search(
-    index: LexicalIndex, text: str, k: int, allowed: set[int] | None = None
+    index: LexicalIndex,
+    text: str,
+    k: int,
+    allowed: set[int] | None = None,
+    inflections: bool = False,
 ) -> list[tuple[int, float]]:
     """(chunk row id, BM25 score) best first, over ``allowed`` ids when given.
 
-    The question's content words (``query_terms``) are its terms; any other input is just words,
-    never query syntax.
+    The question's content words (``query_terms``) are its terms, with the other forms of its
+    irregular verbs when ``inflections`` ("leave" also finds "left"); any other input is just
+    words, never query syntax.
     """
-    return index.search(index.tokens(query_terms(text)), k, allowed)
+    terms = query_terms(text)
+    if inflections:
+        terms = expand(terms, STOPWORDS)
+    return index.search(index.tokens(terms), k, allowed)

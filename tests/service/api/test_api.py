@@ -71,8 +71,8 @@ def test_top_k(client: TestClient) -> None:
         len(client.post("/v1/ask", json={"question": "OpenAI", "top_k": 1}).json()["passages"]) == 1
     )
     assert (
-        len(client.post("/v1/ask", json={"question": "OpenAI", "top_k": 50}).json()["passages"])
-        == 50
+        len(client.post("/v1/ask", json={"question": "OpenAI", "top_k": 30}).json()["passages"])
+        == 30
     )
 
 

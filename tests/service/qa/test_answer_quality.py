@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from indexer.build import build_index
+from service.api.app import build_answerer
 from service.eval.evaluate import Question, evaluate, load_questions
 from service.qa.answer import Answerer
 from service.qa.retrieval import Retriever
 from service.schemas import AskRequest
+from service.settings import Settings
 from tests.conftest import QUESTIONS, ROOT
 
 SQUAD = ROOT.parent / "shared" / "eval" / "squad-dev-half"
@@ -37,16 +39,39 @@ def hybrid(answerer: Answerer, questions: list[Question]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("name", "accuracy", "abstention"),
     [
-        # Measured 0.80 / 1.00, 0.867 / 0.914, 0.933 / 0.941, 0.571 / 1.00.
-        ("seed-questions.jsonl", 0.80, 1.0),
-        ("calibration-questions.jsonl", 0.86, 0.91),
+        # Measured 0.85 / 0.955, 0.80 / 0.857, 0.933 / 0.941, 0.857 / 1.00.
+        ("seed-questions.jsonl", 0.85, 0.95),
+        ("calibration-questions.jsonl", 0.80, 0.85),
         ("holdout-questions.jsonl", 0.93, 0.94),
+        ("exclusion-questions.jsonl", 0.85, 1.0),
+    ],
+)
+def test_served_answers_on_the_seed_question_files(
+    served_answerer: Answerer, name: str, accuracy: float, abstention: float
+) -> None:
+    """The default pipeline (reranking stage on). These files were among those it was fitted on
+    (docs/answers.md gives the cross-validated figures): a regression guard, not a measure."""
+    metrics = hybrid(served_answerer, load_questions(QUESTIONS.with_name(name)))
+    assert metrics["answer_accuracy"] >= accuracy, metrics
+    assert metrics["abstention_accuracy"] >= abstention, metrics
+    assert metrics["answer_words_p50"] <= MAX_MEDIAN_WORDS, metrics
+
+
+@pytest.mark.parametrize(
+    ("name", "accuracy", "abstention"),
+    [
+        # Measured on 192-token passages 0.75 / 0.955, 0.867 / 0.914, 0.733 / 0.941,
+        # 0.571 / 1.00 (on 128-token ones: 0.80 / 1.00, 0.867 / 0.914, 0.933 / 0.941, 0.571 / 1.00).
+        ("seed-questions.jsonl", 0.75, 0.95),
+        ("calibration-questions.jsonl", 0.86, 0.91),
+        ("holdout-questions.jsonl", 0.73, 0.94),
         ("exclusion-questions.jsonl", 0.57, 1.0),
     ],
 )
-def test_answers_on_the_seed_question_files(
+def test_answers_without_the_reranker_on_the_seed_question_files(
     retriever: Retriever, name: str, accuracy: float, abstention: float
 ) -> None:
+    """RAGQA_RERANKER=off: the pipeline before the reranking stage."""
     metrics = hybrid(Answerer(retriever), load_questions(QUESTIONS.with_name(name)))
     assert metrics["answer_accuracy"] >= accuracy, metrics
     assert metrics["abstention_accuracy"] >= abstention, metrics
@@ -54,7 +79,9 @@ def test_answers_on_the_seed_question_files(
 
 
 @pytest.fixture(scope="module")
-def squad(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, list[Question]]:  # type: ignore[no-untyped-def]
+def squad(
+    tmp_path_factory: pytest.TempPathFactory, embedder, entities
+) -> tuple[Path, list[Question]]:  # type: ignore[no-untyped-def]
     if not SQUAD.is_dir():
         pytest.skip(f"{SQUAD} is not beside the project")
     source = tmp_path_factory.mktemp("squad-source")
@@ -65,7 +92,7 @@ def squad(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, lis
     ]
     (source / "squad.jsonl").write_text("\n".join(keep) + "\n", "utf-8")
     out = tmp_path_factory.mktemp("squad-index")
-    build_index(source, out, embedder)
+    build_index(source, out, embedder, entities=entities)
     questions = [
         q
         for q in load_questions(SQUAD / "questions.jsonl")
@@ -74,10 +101,21 @@ def squad(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, lis
     return out, questions
 
 
-def test_answers_on_a_squad_sample(squad: tuple[Path, list[Question]], embedder) -> None:  # type: ignore[no-untyped-def]
+def test_answers_on_a_squad_sample(
+    squad: tuple[Path, list[Question]], embedder, cross_encoder
+) -> None:  # type: ignore[no-untyped-def]
+    """With and without the reranking stage. Its fit saw every 4th question of the SQuAD half
+    (these articles' too), so a quarter of these are in its training data (docs/answers.md)."""
     index, questions = squad
-    metrics = hybrid(Answerer(Retriever.open(index, embedder)), questions)
-    assert metrics["answerable"] == 312
-    # Measured 0.798 (and recall@1 0.881, recall@5 0.981); 0.02 is six questions.
-    assert metrics["answer_accuracy"] >= 0.78, metrics
-    assert metrics["answer_words_p50"] <= MAX_MEDIAN_WORDS, metrics
+    off = hybrid(Answerer(Retriever.open(index, embedder)), questions)
+    on = hybrid(
+        build_answerer(Settings(index_dir=index), embedder, cross_encoder=cross_encoder), questions
+    )
+    assert off["answerable"] == on["answerable"] == 312
+    # Measured: without it answer accuracy 0.795 (recall@1 0.901), with it 0.846 (recall@1
+    # 0.929); 0.02 is six questions.
+    assert off["answer_accuracy"] >= 0.77, off
+    assert on["answer_accuracy"] >= 0.82, on
+    assert on["recall@1"] >= 0.91, on
+    for metrics in (on, off):
+        assert metrics["answer_words_p50"] <= MAX_MEDIAN_WORDS, metrics

@@ -1,0 +1,380 @@
+"""The reranking stage: a cross-encoder reads the question with the best candidate sentences.
+
+A cross-encoder call costs about 0.2 ms per token here, so it reads only a few sentences:
+
+1. *Stage 1* ranks the sentences of the top passages by what is already known about them
+   (bi-encoder cosine, coverage of the question's words, the passage's retrieval score, whether
+   the sentence holds an entity of the asked type, its shape), with no model call.
+2. The cross-encoder scores the ``windows`` best of them in one batch.
+3. *Stage 2* scores those sentences as answers from the cross-encoder's logit and the stage-1
+   features; the best one is the answer candidate.
+4. Passages are reordered from their retrieval score, their best sentence score and the stage-2
+   score of their best scored sentence.
+5. The answer's *confidence* is a probability that it holds the fact asked for, from the
+   candidate's scores; below a threshold the answer is withheld.
+
+Every scorer is linear, its weights in ``answer_model.json`` with the command that refits them
+(``eval/fit_answer_model.py``); the measurements that chose this design: docs/answers.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.reader import IndexReader
+from service.qa.answer_types import expected_kind, holds
+from service.qa.cross_encoder import CrossEncoder
+from service.qa.entity_types import AnswerType, answer_type, matches
+from service.qa.extract import ScoredSentence
+from service.qa.retrieval import Hit
+
+# Sentences of this many top passages compete.
+POOL_PASSAGES = 10
+MODEL_FILE = "answer_model.json"
+# Stand-in for "no sentence of this passage was read by the cross-encoder" in gap features.
+UNSCORED_GAP = -10.0
+
+_QUOTE = re.compile(r"[“”\"]")
+_FINAL = re.compile(r"[.!?…\"”’)\]]\s*$")
+
+
+def is_heading(text: str) -> bool:
+    """A headline or section title line: short, no closing punctuation, not a lead-in."""
+    stripped = text.strip()
+    return (
+        not _FINAL.search(stripped) and not stripped.endswith(":") and len(stripped.split()) <= 12
+    )
+
+
+@dataclass(frozen=True)
+class Linear:
+    """``bias + sum(weight * feature)`` over named features."""
+
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float = 0.0
+
+    def __call__(self, values: dict[str, float]) -> float:
+        pairs = zip(self.features, self.weights, strict=True)
+        return self.bias + sum(w * values[f] for f, w in pairs)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Linear:
+        weights = d["weights"]
+        return cls(tuple(weights), tuple(float(v) for v in weights.values()), float(d["bias"]))
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """The fitted parameters of the reranking stage (``answer_model.json``)."""
+
+    stage1: Linear
+    stage2: Linear
+    passages: Linear
+    confidence: Linear
+    threshold: float  # abstain when the confidence is below this
+    span_margin: float  # a neighbour joins the answer when the pair scores this much higher
+    fitted: dict[str, Any] = field(default_factory=dict)  # how and on what it was fitted
+    # What the cross-encoder reads before each window: "title" (the article's headline, which
+    # names what "the company" or "he" is) or "none". The weights were fitted with it.
+    context: str = "none"
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> AnswerModel:
+        text = (
+            path.read_text("utf-8")
+            if path
+            else files("service.qa").joinpath(MODEL_FILE).read_text("utf-8")
+        )
+        d = json.loads(text)
+        return cls(
+            stage1=Linear.from_dict(d["stage1"]),
+            stage2=Linear.from_dict(d["stage2"]),
+            passages=Linear.from_dict(d["passages"]),
+            confidence=Linear.from_dict(d["confidence"]),
+            threshold=float(d["threshold"]),
+            span_margin=float(d["span_margin"]),
+            fitted=d.get("fitted", {}),
+            context=str(d.get("context", "none")),
+        )
+
+
+@dataclass
+class Candidate:
+    """A sentence of the top passages, with what is known of it before any model call."""
+
+    sentence: ScoredSentence
+    hit: Hit  # the passage it is taken from (of two overlapping ones, the better-scored)
+    position: int  # its index among that passage's sentences
+    features: dict[str, float]
+    entities: list[tuple[str, int, int]]  # (label, start, end) in document offsets
+    stage1: float = 0.0
+    cross: float | None = None
+    score: float | None = None  # stage 2
+
+
+@dataclass
+class Reranked:
+    hits: list[Hit]  # the new passage order
+    windows: list[Candidate]  # the cross-encoded candidates, best answer first
+    confidence: float  # of windows[0] being an answer
+
+
+def stage1_features(
+    question: str,
+    atype: AnswerType | None,
+    sentence: ScoredSentence,
+    entities: list[tuple[str, int, int]],
+    pre: float,
+    rank: int,
+    passage_rank: int,
+    retrieval: float,
+    named: str | None = None,
+) -> dict[str, float]:
+    """``named``: the question whose entities are not answers (by default ``question``)."""
+    named = named or question
+    text = sentence.text
+    kind = expected_kind(question)
+    found = [(label, text[a - sentence.start : b - sentence.start]) for label, a, b in entities]
+    typed = atype is not None
+    return {
+        "pre": pre,
+        "cosine": sentence.dense,
+        "coverage": sentence.coverage,
+        "retrieval": retrieval,
+        "pre_rank": math.log1p(rank),
+        "passage_rank": math.log1p(passage_rank),
+        "log_words": math.log(max(1, len(text.split()))),
+        "typed": float(typed),
+        "type_match": float(typed and any(matches(atype, lb, t, named) for lb, t in found)),  # type: ignore[arg-type]
+        "person_match": float(
+            atype is not None
+            and atype.name in ("who", "person")
+            and any(matches(atype, lb, t, named) for lb, t in found if lb == "PERSON")
+        ),
+        "kind_pattern": float(kind is not None and holds(text, kind, question)),
+        "lead_in": float(text.rstrip().endswith(":")),
+        "quote": float(bool(_QUOTE.search(text))),
+        "heading": float(is_heading(text)),
+    }
+
+
+class Reranker:
+    def __init__(
+        self,
+        cross_encoder: CrossEncoder,
+        reader: IndexReader,
+        model: AnswerModel | None = None,
+        windows: int = 5,
+        rank_prior: float = 0.25,
+    ) -> None:
+        self.cross_encoder = cross_encoder
+        self.reader = reader
+        self.model = model or default_model()
+        self.windows = windows
+        self.rank_prior = rank_prior
+
+    def candidates(
+        self,
+        question: str,
+        hits: list[Hit],
+        scored: dict[int, list[ScoredSentence]],
+        asked: str | None = None,
+    ) -> list[Candidate]:
+        """The sentences of the top passages, each once, best by stage 1 first."""
+        out = self.pool(question, hits, scored, asked)
+        for c in out:
+            c.stage1 = self.model.stage1(c.features)
+        out.sort(key=lambda c: -c.stage1)
+        return out
+
+    def pool(
+        self,
+        question: str,
+        hits: list[Hit],
+        scored: dict[int, list[ScoredSentence]],
+        asked: str | None = None,
+    ) -> list[Candidate]:
+        """The sentences (headlines aside) of the top passages, each once, with their stage-1
+        features, by bi-encoder evidence (sentence score plus the passage's rank prior).
+
+        ``question`` is what is searched for; ``asked``, the question as asked when it differs
+        (it names what it rules out: "besides Tworek"), decides which entities are new.
+        """
+        top = hits[:POOL_PASSAGES]
+        if not top:
+            return []
+        retrieved = [h.score if h.retrieval is None else h.retrieval for h in top]
+        best = max(retrieved) or 1.0
+        seen: dict[int, tuple[float, int, int, ScoredSentence]] = {}
+        for i, (hit, r) in enumerate(zip(top, retrieved, strict=True)):
+            prior = self.rank_prior * (r / best - 1.0) if best > 0 else 0.0
+            for j, s in enumerate(scored.get(hit.chunk.id, [])):
+                if s.is_title:
+                    continue
+                pre = s.score + prior
+                if s.sentence_id not in seen or seen[s.sentence_id][0] < pre:
+                    seen[s.sentence_id] = (pre, i, j, s)
+        ordered = sorted(seen.values(), key=lambda v: -v[0])
+        entities = (
+            self.reader.entities(s.sentence_id for *_, s in ordered)
+            if self.reader.has_entities
+            else {}
+        )
+        atype = answer_type(question)
+        out = []
+        for rank, (pre, i, j, s) in enumerate(ordered):
+            found = entities.get(s.sentence_id, [])
+            features = stage1_features(
+                question,
+                atype,
+                s,
+                found,
+                pre,
+                rank,
+                i,
+                retrieved[i] / best if best else 0.0,
+                named=asked or question,
+            )
+            out.append(Candidate(s, top[i], j, features, found))
+        return out
+
+    def score_windows(self, question: str, pool: list[Candidate]) -> list[Candidate]:
+        """Cross-encode the best ``windows`` candidates; stage-2 scores, best first."""
+        chosen = pool[: self.windows]
+        if not chosen:
+            return []
+        logits = self.cross_encoder.score(
+            question, [self.window_text(c.hit, [c.sentence.text]) for c in chosen]
+        )
+        top_cross, top_stage1 = float(logits.max()), max(c.stage1 for c in chosen)
+        for c, logit in zip(chosen, logits.tolist(), strict=True):
+            c.cross = logit
+            c.features |= stage2_features(c, logit, top_cross, top_stage1)
+            c.score = self.model.stage2(c.features)
+        return sorted(chosen, key=lambda c: -(c.score or 0.0))
+
+    def rerank(
+        self,
+        question: str,
+        hits: list[Hit],
+        scored: dict[int, list[ScoredSentence]],
+        asked: str | None = None,
+    ) -> Reranked:
+        windows = self.score_windows(question, self.candidates(question, hits, scored, asked))
+        return Reranked(self.order(hits, scored, windows), windows, self.confidence(windows))
+
+    def order(
+        self, hits: list[Hit], scored: dict[int, list[ScoredSentence]], windows: list[Candidate]
+    ) -> list[Hit]:
+        """Passages by the passage scorer: retrieval, evidence and their best read sentence."""
+        if not windows or not hits:
+            return hits
+        by_sentence = {c.sentence.sentence_id: c for c in windows}
+        top_answer = max(c.score or 0.0 for c in windows)
+        top_cross = max(c.cross or 0.0 for c in windows)
+        top = max(h.score for h in hits) or 1.0
+        keyed = []
+        for rank, hit in enumerate(hits):
+            sentences = scored.get(hit.chunk.id, [])
+            read = [by_sentence[s.sentence_id] for s in sentences if s.sentence_id in by_sentence]
+            values = passage_features(hit, sentences, read, rank, top, top_answer, top_cross)
+            keyed.append((self.model.passages(values), rank, hit))
+        keyed.sort(key=lambda k: (-k[0], k[1]))
+        # The served score is the passage scorer's: it orders them. The retrieval score stays.
+        return [
+            replace(h, score=value, retrieval=h.score if h.retrieval is None else h.retrieval)
+            for value, _, h in keyed
+        ]
+
+    def confidence(self, windows: list[Candidate]) -> float:
+        """The probability that the best window holds the answer, from its scores."""
+        if not windows:
+            return 0.0
+        return sigmoid(self.model.confidence(confidence_features(windows)))
+
+    def pair_score(self, question: str, hit: Hit, texts: list[str]) -> float:
+        """The cross-encoder's score of consecutive sentences of ``hit`` read together."""
+        return float(self.cross_encoder.score(question, [self.window_text(hit, texts)])[0])
+
+    def window_text(self, hit: Hit, texts: list[str]) -> str:
+        """What the cross-encoder reads for sentences of ``hit``: with the model's context."""
+        return window_text(self.model.context, hit.chunk.title, texts)
+
+
+def window_text(context: str, title: str | None, texts: list[str]) -> str:
+    body = " ".join(texts)
+    if context == "title" and title and title.strip():
+        return f"{title.strip().rstrip('.')}. {body}"
+    return body
+
+
+def stage2_features(
+    c: Candidate, logit: float, top_cross: float, top_stage1: float
+) -> dict[str, float]:
+    return {
+        "cross": logit,
+        "cross_gap": logit - top_cross,
+        "stage1": c.stage1,
+        "stage1_gap": c.stage1 - top_stage1,
+    }
+
+
+def passage_features(
+    hit: Hit,
+    sentences: list[ScoredSentence],
+    read: list[Candidate],
+    rank: int,
+    top: float,
+    top_answer: float,
+    top_cross: float,
+) -> dict[str, float]:
+    evidence = max((s.score for s in sentences if not s.is_title), default=0.0)
+    return {
+        "served": hit.score / top,
+        "retrieval": hit.score / top if hit.retrieval is None else hit.retrieval,
+        "evidence": evidence,
+        "rank": math.log1p(rank),
+        "read": float(bool(read)),
+        "answer_gap": max((c.score or 0.0) for c in read) - top_answer if read else UNSCORED_GAP,
+        "cross_gap": max((c.cross or 0.0) for c in read) - top_cross if read else UNSCORED_GAP,
+    }
+
+
+def confidence_features(windows: list[Candidate]) -> dict[str, float]:
+    best = windows[0]
+    second = windows[1].score if len(windows) > 1 else None
+    typed = best.features["typed"]
+    return {
+        "cross": best.cross or 0.0,
+        "answer": best.score or 0.0,
+        "margin": (best.score or 0.0) - (second if second is not None else (best.score or 0.0) - 5),
+        "typed": typed,
+        "type_match": best.features["type_match"],
+        "type_missing": typed * (1.0 - best.features["type_match"]),
+        "type_absent": typed * (1.0 - max(c.features["type_match"] for c in windows)),
+        "stage1": best.stage1,
+    }
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))
+
+
+@cache
+def default_model() -> AnswerModel:
+    return AnswerModel.load()
+
+
+def as_array(values: list[dict[str, float]], names: tuple[str, ...]) -> np.ndarray:
+    """Feature dicts as a matrix in ``names`` order (what the fitting script works on)."""
+    return np.asarray([[v[n] for n in names] for v in values], dtype=np.float64)

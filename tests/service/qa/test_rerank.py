@@ -1,0 +1,163 @@
+"""The reranking stage over the seed index: the real cross-encoder, entities and fitted weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.api.app import build_answerer
+from service.qa.answer import Answerer
+from service.qa.rerank import AnswerModel, Reranker, is_heading
+from service.schemas import AskRequest
+from service.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def answerer(served_answerer: Answerer) -> Answerer:
+    return served_answerer
+
+
+def ask(answerer: Answerer, question: str, top_k: int = 5):  # type: ignore[no-untyped-def]
+    return answerer.ask(AskRequest(question=question, top_k=top_k))
+
+
+def document_text(answerer: Answerer, doc_id: str) -> str:
+    row = answerer.retriever.reader.document(doc_id)
+    assert row is not None
+    return str(row["text"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 24 open: the cross-encoder scores sentences that report the departure (7.46, "
+    "7.18) above the one that gives the reason (6.42); see docs/answers.md",
+)
+def test_the_quickstart_question_is_answered_with_the_reason(answerer: Answerer) -> None:
+    answer = ask(answerer, "Why did Jerry Tworek leave OpenAI?").answer
+    assert answer is not None
+    reasons = ("continuous learning", "hard to do at OpenAI", "resources", "computing power")
+    assert any(r in answer.text for r in reasons), answer.text
+    assert "end of an era" not in answer.text
+
+
+def test_a_who_question_gets_the_person_as_its_short_answer(answerer: Answerer) -> None:
+    answer = ask(answerer, "Who is OpenAI's chief research officer?").answer
+    assert answer is not None and answer.short is not None
+    assert answer.short.text == "Mark Chen"
+    text = document_text(answerer, answer.short.doc_id)
+    assert text[answer.short.start : answer.short.end] == "Mark Chen"
+    assert any(c.start <= answer.short.start < c.end for c in answer.citations)
+
+
+def test_a_year_question_gets_the_sentence_with_the_year(answerer: Answerer) -> None:
+    answer = ask(answerer, "What year did Jerry Tworek join OpenAI?").answer
+    assert answer is not None and "2019" in answer.text, answer
+    assert answer.short is not None and "2019" in answer.short.text
+
+
+def test_the_whole_quote_answers_what_someone_said(answerer: Answerer) -> None:
+    answer = ask(answerer, "What did Jenny Xiao say about OpenAI's moat?").answer
+    assert answer is not None
+    assert "That’s the wrong question." in answer.text
+    assert answer.text.rstrip().endswith("stickier advantage.”"), answer.text
+
+
+def test_each_part_of_a_multi_part_question_is_answered(answerer: Answerer) -> None:
+    answer = ask(
+        answerer,
+        "Who is OpenAI's chief research officer, and what share of the enterprise AI market "
+        "does Anthropic hold?",
+    ).answer
+    assert answer is not None and answer.parts is not None and len(answer.parts) == 2
+    first, second = answer.parts
+    assert first.text is not None and "Mark Chen" in first.text
+    assert second.text is not None and "40%" in second.text
+    assert first.question.startswith("Who is OpenAI") and second.question.startswith("What share")
+    for part in answer.parts:
+        for c in part.citations:
+            assert document_text(answerer, c.doc_id)[c.start : c.end] in answer.text
+
+
+def test_a_part_the_corpus_cannot_answer_is_not_found(answerer: Answerer) -> None:
+    answer = ask(
+        answerer, "Who is OpenAI's chief research officer, and how tall is Mount Everest?"
+    ).answer
+    assert answer is not None and answer.parts is not None
+    assert answer.parts[0].text is not None and "Mark Chen" in answer.parts[0].text
+    assert answer.parts[1].text is None and answer.parts[1].citations == []
+    assert "Everest" not in answer.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the capital of Australia?",
+        "How old is Jerry Tworek?",
+        "What salary did Tworek earn at OpenAI?",
+    ],
+)
+def test_questions_the_corpus_cannot_answer_get_no_answer(
+    answerer: Answerer, question: str
+) -> None:
+    response = ask(answerer, question)
+    assert response.answer is None, response.answer
+    assert response.passages  # still shown, for the reader to judge
+
+
+def test_headlines_and_title_lines_never_answer(answerer: Answerer) -> None:
+    assert is_heading("The four simple stages of Plan & Grow BIG")
+    assert is_heading("TERROR LEVEL 100")
+    assert not is_heading("In the PLAN stage, make these your business focus:")
+    assert not is_heading("Instead, they lost 24-17.")
+    for question in (
+        "Why did Jerry Tworek leave OpenAI?",
+        "What is the departure of Jerry Tworek?",
+        "OpenAI senior talent exodus",
+    ):
+        answer = ask(answerer, question).answer
+        if answer is None:
+            continue
+        titles = {p.title for p in ask(answerer, question).passages}
+        assert answer.text not in titles
+
+
+def test_off_is_the_pipeline_without_the_reranker(seed_index: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    off = build_answerer(Settings(index_dir=seed_index, reranker=False), embedder)
+    assert off.reranker is None
+    plain = Answerer(off.retriever)
+    for question in (
+        "Why did Jerry Tworek leave OpenAI?",
+        "Who is OpenAI's chief research officer?",
+    ):
+        a, b = ask(off, question), ask(plain, question)
+        assert a.model_dump(exclude={"took_ms"}) == b.model_dump(exclude={"took_ms"})
+        assert a.answer is None or (a.answer.short is None and a.answer.parts is None)
+
+
+def test_the_cross_encoder_reads_only_the_configured_windows(
+    seed_index: Path,
+    embedder,  # type: ignore[no-untyped-def]
+    cross_encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    seen: list[int] = []
+
+    class Counting:
+        name = "counting"
+
+        def score(self, question: str, texts: list[str]):  # type: ignore[no-untyped-def]
+            seen.append(len(texts))
+            return cross_encoder.score(question, texts)
+
+    settings = Settings(index_dir=seed_index, reranker_windows=3)
+    answerer = build_answerer(settings, embedder, cross_encoder=Counting())  # type: ignore[arg-type]
+    assert ask(answerer, "Who is OpenAI's chief research officer?").answer is not None
+    assert seen[0] == 3 and all(n == 1 for n in seen[1:]) and len(seen) <= 2
+
+
+def test_the_parameter_file_names_the_command_that_refits_it() -> None:
+    model = AnswerModel.load()
+    assert "eval/fit_answer_model.py" in model.fitted["command"]
+    assert 0.0 < model.threshold < 1.0
+    assert set(model.stage2.features) >= {"cross", "stage1"}
+    assert isinstance(Reranker, type)
