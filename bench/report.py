@@ -45,13 +45,14 @@ def report(r: dict[str, Any]) -> None:
         "",
     ]
     out.append(
-        f"{'index':<10}{'passages':>9}{'in-proc p50/p95/p99 ms':>26}{'HTTP p50/p95/p99 ms':>24}"
-        f"{'build p/s':>11}{'server MiB':>11}{'indexer MiB':>12}"
+        f"{'index':<10}{'passages':>9}{'in-proc p50/p95/p99 ms':>26}{'reranker off':>22}"
+        f"{'HTTP p50/p95/p99 ms':>24}{'build p/s':>11}{'server MiB':>11}{'indexer MiB':>12}"
     )
     for name, x in r["indexes"].items():
-        ip, h = x["inprocess_ms"], x["http_ms"]
+        ip, off, h = x["inprocess_ms"], x["inprocess_ms_reranker_off"], x["http_ms"]
         out.append(
             f"{name:<10}{x['passages']:>9}{ip['p50']:>10}/{ip['p95']}/{ip['p99']:<8}"
+            f"{off['p50']:>10}/{off['p95']}/{off['p99']:<8}"
             f"{h['p50']:>10}/{h['p95']}/{h['p99']:<8}{x['build_passages_per_s']:>11}"
             f"{x['server_peak_rss_mib']:>11}{x['indexer_peak_rss_mib']!s:>12}"
         )
@@ -63,6 +64,15 @@ def report(r: dict[str, Any]) -> None:
             for c in (1, 4, 8, 16)
         )
         out.append(f"throughput {name}: {cells}")
+        if "load_reranker_off" in x:
+            cells = "  ".join(
+                f"c{c}: {x['load_reranker_off'][f'c{c}']['qps']} q/s p95 "
+                f"{x['load_reranker_off'][f'c{c}']['p95_ms']} ms"
+                for c in (1, 4, 8, 16)
+            )
+            out.append(f"throughput {name}, reranker off: {cells}")
+    for config, t in r.get("reranker_threads", {}).items():
+        out.append(f"news in-process with the cross-encoder on {config}: p50 {t['p50']} ms")
     m = r["million"]
     out += [
         "",
@@ -81,6 +91,10 @@ def report(r: dict[str, Any]) -> None:
         f"{ratio['http_p50_torch_encoder_over_encode_p50']}"
     )
     out.append(f"c8 QPS / c1 QPS:                                   {ratio['c8_qps_over_c1_qps']}")
+    for key, value in ratio.items():
+        if key.startswith("inprocess_p50_over_encode_p50_"):
+            label = key.removeprefix("inprocess_p50_over_encode_p50_").replace("_", " ")
+            out.append(f"in-process p50 / reference encode p50, {label}: {value}")
     out.append(
         f"build passages/s / raw encode passages/s:          {ratio['build_over_raw_encode']}"
     )

@@ -30,6 +30,9 @@ from report import chart, report  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 RAGQA = str(Path(sys.executable).with_name("ragqa"))
 QUESTION = "Who is OpenAI's chief research officer?"
+# Real news articles and reader-written questions (../shared/eval/news-dev), when beside the
+# project: the reranker's cost is measured there, on distinct questions.
+NEWS = ROOT.parent / "shared" / "eval" / "news-dev"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -93,9 +96,15 @@ def tree_rss_mib(pid: int, field: str = "VmHWM") -> float:
 
 
 def serve_and_load(
-    index: Path, n_c1: int, encoder: str = "onnx-int8", load: bool = True
+    index: Path,
+    n_c1: int,
+    encoder: str = "onnx-int8",
+    load: bool = True,
+    env_extra: dict[str, str] | None = None,
+    questions: list[str] | None = None,
 ) -> dict[str, Any]:
-    """HTTP latency at concurrency 1, then throughput at 1/4/8/16 from a second process."""
+    """HTTP latency at concurrency 1, then throughput at 1/4/8/16 from a second process; over
+    ``questions`` in turn when given (else one question)."""
     import httpx
 
     port = free_port()
@@ -104,7 +113,11 @@ def serve_and_load(
         "RAGQA_INDEX_DIR": str(index),
         "RAGQA_LOG_LEVEL": "warning",
         "RAGQA_QUERY_ENCODER": encoder,
+        **(env_extra or {}),
     }
+    asked = questions or [QUESTION]
+    question_file = index.parent / f"questions-{port}.txt"
+    question_file.write_text("\n".join(asked) + "\n", "utf-8")
     server = subprocess.Popen(
         [RAGQA, "serve", "--port", str(port)],
         env=env,
@@ -121,8 +134,12 @@ def serve_and_load(
                 time.sleep(0.2)
         else:
             raise RuntimeError("server did not start")
+        turn = iter(range(10**9))
         with httpx.Client(base_url=url, timeout=60) as client:
-            http = timings(lambda: client.post("/v1/ask", json={"question": QUESTION}), n_c1)
+            http = timings(
+                lambda: client.post("/v1/ask", json={"question": asked[next(turn) % len(asked)]}),
+                n_c1,
+            )
         results = {}
         for c in (1, 4, 8, 16) if load else ():
             out = subprocess.run(
@@ -137,6 +154,7 @@ def serve_and_load(
                     str(max(300, 60 * c)),
                     "--seconds",
                     "30",
+                    *(["--questions", str(question_file)] if questions else []),
                 ],
                 capture_output=True,
                 text=True,
@@ -156,39 +174,99 @@ def serve_and_load(
         server.wait(timeout=30)
 
 
-def bench_index(name: str, source: Path, work: Path, embedder: Any, n: int) -> dict[str, Any]:
-    from indexer.build import build_index
-    from service.api.app import build_answerer
+def ask_timings(answerer: Any, questions: list[str], n: int) -> list[float]:
+    """In-process /v1/ask over ``questions`` in turn (distinct questions, as users ask them)."""
     from service.schemas import AskRequest
+
+    requests = [AskRequest(question=q) for q in questions]
+    turn = iter(range(10**9))
+    return timings(lambda: answerer.ask(requests[next(turn) % len(requests)]), n)
+
+
+def bench_index(
+    name: str,
+    source: Path,
+    work: Path,
+    embedder: Any,
+    n: int,
+    questions: list[str] | None = None,
+    off_server: bool = False,
+) -> dict[str, Any]:
+    """Build (with entities, as `ragqa index` does), then answer in-process with the reranker
+    on and off, then serve."""
+    from indexer.build import build_index
+    from indexer.entities import EntityRecognizer, bundled_ner_path
+    from service.api.app import build_answerer, load_reranker_model
     from service.settings import Settings
 
     out = work / f"index-{name}"
     # Peak memory of the indexer, as a process of its own (this process holds other things).
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
     subprocess.run(
         [RAGQA, "index", "--full", "--source", str(source), "--out", str(out)],
         check=True,
         capture_output=True,
         timeout=3600,
     )
+    cli_build_s = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    entities = EntityRecognizer(bundled_ner_path())
     started = time.perf_counter()
-    report = build_index(source, out, embedder, full=True)
+    report = build_index(source, out, embedder, full=True, entities=entities)
     build_s = time.perf_counter() - started
-    answerer = build_answerer(Settings(index_dir=out), embedder)
-    questions = [AskRequest(question=q) for q in (QUESTION, "What is continuous learning?")]
-    inproc = timings(lambda: answerer.ask(questions[0]), n)
-    return {
+    asked = questions or [QUESTION, "What is continuous learning?"]
+    cross = load_reranker_model(Settings())
+    on = build_answerer(Settings(index_dir=out), embedder, cross_encoder=cross)
+    off = build_answerer(Settings(index_dir=out, reranker=False), embedder)
+    inproc = ask_timings(on, asked, n)
+    inproc_off = ask_timings(off, asked, n)
+    result = {
         "documents": report.documents,
         "passages": report.chunks,
         "sentences": report.sentences,
         "build_seconds": round(build_s, 2),
         "build_passages_per_s": round(report.chunks / build_s, 1),
+        "cli_build_seconds_with_entities": round(cli_build_s, 1),
         "indexer_peak_rss_mib": round(max(after, before) / 1024, 1) if after > before else None,
         "inprocess_ms": {"p50": pct(inproc, 50), "p95": pct(inproc, 95), "p99": pct(inproc, 99)},
-        **serve_and_load(out, n),
-        "http_ms_torch_encoder": serve_and_load(out, n, encoder="torch", load=False)["http_ms"],
+        "inprocess_ms_reranker_off": {
+            "p50": pct(inproc_off, 50),
+            "p95": pct(inproc_off, 95),
+            "p99": pct(inproc_off, 99),
+        },
+        **serve_and_load(out, n, questions=questions),
+        "http_ms_torch_encoder": serve_and_load(
+            out, n, encoder="torch", load=False, questions=questions
+        )["http_ms"],
     }
+    if off_server:
+        served_off = serve_and_load(
+            out, n, env_extra={"RAGQA_RERANKER": "off"}, questions=questions
+        )
+        result["http_ms_reranker_off"] = served_off["http_ms"]
+        result["load_reranker_off"] = served_off["load"]
+    on.retriever.reader.close()
+    off.retriever.reader.close()
+    return result
+
+
+def bench_reranker_threads(index: Path, embedder: Any, questions: list[str], n: int) -> dict:
+    """In-process /v1/ask with the cross-encoder on 1 or 2 threads, spinning or not."""
+    from service.api.app import build_answerer
+    from service.settings import Settings
+
+    out = {}
+    for threads, spin in [(1, False), (2, False), (2, True)]:
+        settings = Settings(index_dir=index, reranker_threads=threads, reranker_spin=spin)
+        answerer = build_answerer(settings, embedder)
+        times = ask_timings(answerer, questions, n)
+        out[f"threads{threads}-spin-{'on' if spin else 'off'}"] = {
+            "p50": pct(times, 50),
+            "p95": pct(times, 95),
+        }
+        answerer.retriever.reader.close()
+    return out
 
 
 def bench_million(n: int, work: Path, queries: int = 200) -> dict[str, Any]:
@@ -277,9 +355,21 @@ def main() -> int:
         synthetic = work / "synthetic"
         synthetic_corpus(synthetic, args.synthetic_docs)
         indexes = {
-            "seed": bench_index("seed", ROOT / "seeds", work, embedder, args.requests),
+            "seed": bench_index(
+                "seed", ROOT / "seeds", work, embedder, args.requests, off_server=True
+            ),
             "synthetic": bench_index("synthetic", synthetic, work, embedder, args.requests),
         }
+        news_questions = []
+        if NEWS.is_dir():
+            news_questions = [
+                json.loads(line)["question"]
+                for line in (NEWS / "questions.jsonl").read_text("utf-8").splitlines()
+                if line.strip()
+            ]
+            indexes["news"] = bench_index(
+                "news", NEWS / "corpus", work, embedder, args.requests, news_questions, True
+            )
         # Measured again after the servers: a shared machine's speed drifts within a run, and the
         # ratios use the faster of the two (the stricter bar).
         references = [
@@ -311,6 +401,10 @@ def main() -> int:
             "indexes": indexes,
             "million": bench_million(args.million, work),
         }
+        if news_questions:
+            result["reranker_threads"] = bench_reranker_threads(
+                work / "index-news", embedder, news_questions, args.requests
+            )
         seed = indexes["seed"]
         result["ratios"] = {
             "http_p50_over_encode_p50": round(
@@ -322,6 +416,14 @@ def main() -> int:
             "c8_qps_over_c1_qps": round(seed["load"]["c8"]["qps"] / seed["load"]["c1"]["qps"], 2),
             "build_over_raw_encode": round(indexes["synthetic"]["build_passages_per_s"] / raw, 2),
         }
+        encode = result["reference_encode_ms_p50"]
+        for name, x in indexes.items():
+            result["ratios"][f"inprocess_p50_over_encode_p50_{name}"] = round(
+                x["inprocess_ms"]["p50"] / encode, 2
+            )
+            result["ratios"][f"inprocess_p50_over_encode_p50_{name}_reranker_off"] = round(
+                x["inprocess_ms_reranker_off"]["p50"] / encode, 2
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
