@@ -20,6 +20,7 @@ from service.qa.extract import (
     SentenceScorer,
     extract_answer,
     highlights,
+    rank_priors,
     rerank_by_evidence,
 )
 from service.qa.parts import split_parts, with_context
@@ -43,10 +44,6 @@ Scored = dict[int, list[ScoredSentence]]
 
 # Passages whose sentences compete for the answer: the top of the list a reader sees first.
 ANSWER_PASSAGES = 5
-# How much a passage's retrieval score (relative to the best answer passage's, minus 1) counts when
-# choosing the answer sentence; the retriever's score, not the served one, which already holds the
-# sentence scores being compared. Measurements: docs/answers.md.
-RANK_PRIOR = 0.25
 # Evidence is one sentence, and a query longer than a sentence is not answered by one: the evidence
 # weight shrinks in proportion beyond this many words. Measurements: docs/retrieval.md.
 EVIDENCE_QUERY_WORDS = 30
@@ -139,11 +136,10 @@ class Answerer:
                 )
         else:
             retrieved = [_retrieval_score(g.hit) for g in groups[:ANSWER_PASSAGES]]
-            top = max(retrieved, default=0.0)
             extracted = extract_answer(
                 [g.sentences for g in groups[:ANSWER_PASSAGES]],
                 self.answer_threshold,
-                priors=[RANK_PRIOR * (r / top - 1.0) if top > 0 else 0.0 for r in retrieved],
+                priors=rank_priors(retrieved),
                 question=searched,
             )
             if extracted is not None:

@@ -37,7 +37,7 @@ _NUMBER_WORD = (
     r"|thousands|millions|billions|half|several|a few)"
 )
 _NUM = rf"(?:\d[\d,.]*(?:\s?(?:bn|mn|m|k))?|{_NUMBER_WORD}(?:[\s-]+{_NUMBER_WORD})*)"
-_TIME_UNIT = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries|century)"
+TIME_UNIT = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries|century)"
 _CURRENCY_WORD = (
     r"(?:dollars?|pounds?|sterling|euros?|yen|yuan|francs?|marks?|rupees?|pesos?|guineas?"
     r"|shillings?|pence|cents?|USD|GBP|EUR)"
@@ -59,8 +59,8 @@ _PATTERNS: dict[Kind, re.Pattern[str]] = {
     ),
     Kind.PERCENT: re.compile(rf"\d\s?%|\b{_NUM}\s+(?:percent|per\s?cent)\b", re.IGNORECASE),
     Kind.DURATION: re.compile(
-        rf"\b(?:{_NUM}|a|an|several|many|few)[\s-]+{_TIME_UNIT}\b|\bsince\s+(?:\d{{4}}|{_MONTH})"
-        rf"|\b(?:for|over)\s+(?:a|the\s+past|the\s+last)\s+{_TIME_UNIT}",
+        rf"\b(?:{_NUM}|a|an|several|many|few)[\s-]+{TIME_UNIT}\b|\bsince\s+(?:\d{{4}}|{_MONTH})"
+        rf"|\b(?:for|over)\s+(?:a|the\s+past|the\s+last)\s+{TIME_UNIT}",
         re.IGNORECASE,
     ),
     Kind.AGE: re.compile(

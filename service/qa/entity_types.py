@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from service.qa.answer_types import TIME_UNIT
+
 _PERSON_NOUNS = frozenset(
     """person people man woman men women lawyer attorney designer publicist passenger agent
     analyst professor ceo executive founder president director officer chairman chairwoman chair
@@ -146,10 +148,7 @@ _AGE = re.compile(
     re.IGNORECASE,
 )
 _YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
-_TIME_UNIT = re.compile(
-    r"\b(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries|century)\b",
-    re.IGNORECASE,
-)
+_TIME_UNIT = re.compile(rf"\b{TIME_UNIT}\b", re.IGNORECASE)
 
 
 def is_new(entity: str, question: str) -> bool:

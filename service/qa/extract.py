@@ -28,6 +28,18 @@ from service.qa.search.lexical import lucene_idf, query_terms
 from service.qa.spans import answer_span
 
 _WORD = re.compile(r"\w+")
+# How much a passage's retrieval score (relative to the best candidate passage's, minus 1) counts
+# when choosing the answer sentence; the retriever's score, not the served one, which already holds
+# the sentence scores being compared. Measurements: docs/answers.md.
+RANK_PRIOR = 0.25
+
+
+def rank_priors(retrieved: list[float], weight: float = RANK_PRIOR) -> list[float]:
+    """Each passage's prior for its sentences, from the passages' retrieval scores."""
+    top = max(retrieved, default=0.0)
+    return [weight * (r / top - 1.0) if top > 0 else 0.0 for r in retrieved]
+
+
 _NONE: frozenset[str] = frozenset()
 
 

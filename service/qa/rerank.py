@@ -34,7 +34,7 @@ from indexer.reader import IndexReader
 from service.qa.answer_types import expected_kind, holds
 from service.qa.cross_encoder import CrossEncoder
 from service.qa.entity_types import AnswerType, answer_type, matches
-from service.qa.extract import ScoredSentence
+from service.qa.extract import ScoredSentence, rank_priors
 from service.qa.retrieval import Hit
 
 # Sentences of this many top passages compete.
@@ -175,13 +175,11 @@ class Reranker:
         reader: IndexReader,
         model: AnswerModel | None = None,
         windows: int = 5,
-        rank_prior: float = 0.25,
     ) -> None:
         self.cross_encoder = cross_encoder
         self.reader = reader
         self.model = model or default_model()
         self.windows = windows
-        self.rank_prior = rank_prior
 
     def candidates(
         self,
@@ -216,8 +214,7 @@ class Reranker:
         retrieved = [h.score if h.retrieval is None else h.retrieval for h in top]
         best = max(retrieved) or 1.0
         seen: dict[int, tuple[float, int, int, ScoredSentence]] = {}
-        for i, (hit, r) in enumerate(zip(top, retrieved, strict=True)):
-            prior = self.rank_prior * (r / best - 1.0) if best > 0 else 0.0
+        for i, (hit, prior) in enumerate(zip(top, rank_priors(retrieved), strict=True)):
             for j, s in enumerate(scored.get(hit.chunk.id, [])):
                 if s.is_title:
                     continue
