@@ -87,6 +87,7 @@ class SentenceTransformerEmbedder:
 
     # PyTorch calls from several threads interfere (see service/ops/batching.py): one thread only.
     parallel_calls = False
+    backend = "torch"
 
     def __init__(
         self, model: str | None = None, batch_size: int = 64, precision: str = "auto"

@@ -45,6 +45,7 @@ class TracedEncoder:
 
     # One thread only, like the eager model (see service/ops/batching.py).
     parallel_calls = False
+    backend = "torchscript"
 
     def __init__(self, embedder: SentenceTransformerEmbedder) -> None:
         import torch

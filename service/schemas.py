@@ -187,6 +187,9 @@ class Ready(BaseModel):
     index: IndexInfo
     documents: int
     chunks: int
+    query_encoder: str | None = Field(
+        None, description="How questions are encoded: onnx-int8, onnx, torchscript or torch."
+    )
 
 
 class ErrorDetail(BaseModel):

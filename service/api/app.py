@@ -116,15 +116,21 @@ def load_query_encoder(
     exported first (with ``embedder`` when given). Call it on the thread that will encode.
     """
     if settings.query_encoder != "torch":
-        folder = onnx_dir(settings.index_dir)
-        if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
-            folder = Path(tempfile.gettempdir()) / "ragqa-onnx"
+        shared = onnx_dir(settings.index_dir)
+        # An export in the index root is used even where this process cannot write (an image's
+        # non-root user over the root built into it); a missing one is exported there, or in a
+        # temporary folder when the root is read-only.
+        writable = os.access(shared if shared.exists() else shared.parent, os.W_OK)
         model = str(embedder.path) if embedder is not None else settings.model or None
         threads = settings.query_threads or 1
         # INT8 when it agrees with PyTorch, else float32, else PyTorch itself.
         for int8 in [True, False] if settings.query_encoder == "onnx-int8" else [False]:
             try:
+                folder = shared
                 encoder = open_onnx_encoder(model, folder, int8, threads)
+                if encoder is None and not writable:
+                    folder = Path(tempfile.gettempdir()) / "ragqa-onnx"
+                    encoder = open_onnx_encoder(model, folder, int8, threads)
                 if encoder is None:
                     log.info("exporting the query encoder to ONNX in %s", folder)
                     embedder = embedder or SentenceTransformerEmbedder(model)

@@ -30,9 +30,12 @@ def readyz(request: Request) -> Ready | JSONResponse:
         )
     reader = answerer.retriever.reader
     counts = answerer.retriever.counts
+    batching = request.app.state.encoder
+    encoder = batching.encoder if batching is not None else None
     return Ready(
         status="ready",
         index=IndexInfo(version=reader.version, built_at=reader.built_at),
         documents=counts["documents"],
         chunks=counts["chunks"],
+        query_encoder=getattr(encoder, "backend", None),
     )
