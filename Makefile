@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml requirements.lock Makefile
 # `make lock LOCK_FLAGS=--upgrade`); commit the result.
 lock: install
 	$(PY) -m pip install -q pip-tools
-	$(VENV)/bin/pip-compile --quiet $(LOCK_FLAGS) --extra dev --strip-extras --no-emit-index-url \
+	$(VENV)/bin/pip-compile --quiet $(LOCK_FLAGS) --extra dev --extra ray --strip-extras --no-emit-index-url \
 		--no-emit-find-links -o requirements.lock pyproject.toml requirements.in
 
 # Debian's Chromium for the chat-page tests (Playwright drives it; it never downloads a browser).

@@ -12,13 +12,12 @@ from typing import Any
 import numpy as np
 
 from indexer import __version__
-from indexer.chunk import Chunker, ChunkerSettings
-from indexer.clean import clean_document
+from indexer.chunk import ChunkerSettings
 from indexer.embed import SentenceTransformerEmbedder
+from indexer.engines import Engine, LocalEngine
 from indexer.entities import Entity, EntityRecognizer, recognise_new
 from indexer.errors import SourceError
 from indexer.freshness import corpus_fingerprint
-from indexer.load import failure_reason, load_corpus
 from indexer.models import Chunk, Document, SentenceSpan, Skipped
 from indexer.reader import IndexReader
 from indexer.store import (
@@ -85,35 +84,29 @@ def build_index(
     index_type: str = "auto",
     ivf_threshold: int = IVF_THRESHOLD,
     entities: EntityRecognizer | None = None,
+    engine: Engine | None = None,
 ) -> BuildReport:
     """Build a new index version from ``source`` and make it current; ``entities`` recognises
-    each sentence's named entities (none are stored without it)."""
+    each sentence's named entities (none are stored without it). ``engine`` reads, cleans,
+    chunks and embeds (default: in this process); the rest runs here, whichever it is."""
+    engine = engine or LocalEngine()
     settings = chunker_settings or ChunkerSettings()
     settings.check(embedder.max_tokens)
     entity_model = entities.name if entities is not None else None
     with build_lock(out):
         fingerprint = corpus_fingerprint(source, embedder.name, settings, index_type, entity_model)
-        loaded = load_corpus(source)
+        loaded, prepared = engine.prepare(source, settings, embedder)
         skipped = list(loaded.skipped)
         documents: list[Document] = []
-        chunker = Chunker(embedder.tokenizer, settings)
         chunks: list[Chunk] = []
         sentences: list[SentenceSpan] = []
-        for raw in loaded.documents:
-            single = raw.format in ("text", "html", "markdown")
-            where = raw.path if single else f"{raw.path} record {raw.doc_id!r}"
-            try:
-                doc = clean_document(raw)
-                if doc is None:
-                    skipped.append(Skipped(where, "no article text left after cleaning"))
-                    continue
-                doc_chunks, spans = chunker.split_with_sentences(doc)
-            except Exception as e:  # one document that cannot be cleaned or split is skipped
-                skipped.append(Skipped(where, failure_reason(e)))
+        for item in prepared:
+            if isinstance(item, Skipped):
+                skipped.append(item)
                 continue
-            documents.append(doc)
-            chunks.extend(doc_chunks)
-            sentences.extend(SentenceSpan(doc.doc_id, start, end) for start, end in spans)
+            documents.append(item.doc)
+            chunks.extend(item.chunks)
+            sentences.extend(SentenceSpan(item.doc.doc_id, start, end) for start, end in item.spans)
         if not documents:
             reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
             raise SourceError(f"no indexable documents in {source} ({reasons})")
@@ -141,8 +134,15 @@ def build_index(
         todo = [i for i, h in enumerate(chunk_hashes) if h not in cache]
         todo_s = [i for i, h in enumerate(sentence_hashes) if h not in cache]
         tick = progress(len(todo) + len(todo_s), "embedding") if progress else None
-        vectors = _embed(chunk_inputs, chunk_hashes, todo, cache, embedder, tick)
-        sentence_vectors = _embed(sentence_inputs, sentence_hashes, todo_s, cache, embedder, tick)
+        # Only text with no stored vector goes to the engine (an incremental build on a cluster
+        # ships only the new text), passages and sentences in one call.
+        fresh = engine.encode(
+            [chunk_inputs[i] for i in todo] + [sentence_inputs[i] for i in todo_s], embedder, tick
+        )
+        vectors = _with_cached(fresh[: len(todo)], chunk_hashes, todo, cache, embedder.dimension)
+        sentence_vectors = _with_cached(
+            fresh[len(todo) :], sentence_hashes, todo_s, cache, embedder.dimension
+        )
         found, recognised = (
             recognise_new(entities, sentence_inputs, sentence_hashes, entity_cache, progress)
             if entities is not None
@@ -201,17 +201,15 @@ def build_index(
     )
 
 
-def _embed(
-    inputs: list[str],
+def _with_cached(
+    fresh: np.ndarray,
     hashes: list[str],
     todo: list[int],
     cache: dict[str, np.ndarray],
-    embedder: SentenceTransformerEmbedder,
-    tick: Callable[[int], None] | None,
+    dimension: int,
 ) -> np.ndarray:
-    """Vectors for ``inputs``: cached ones reused, the ``todo`` ones embedded now."""
-    vectors = np.zeros((len(inputs), embedder.dimension), dtype=np.float32)
-    fresh = embedder.encode_corpus([inputs[i] for i in todo], progress=tick)
+    """Vectors for every text: the ``todo`` ones just embedded (``fresh``), the rest reused."""
+    vectors = np.zeros((len(hashes), dimension), dtype=np.float32)
     for row, i in enumerate(todo):
         vectors[i] = fresh[row]
     for i, h in enumerate(hashes):

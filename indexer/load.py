@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,8 +37,8 @@ def iter_source_files(source: Path) -> Iterator[Path]:
             yield path
 
 
-def load_corpus(source: Path) -> LoadResult:
-    """Read every file under ``source``; unreadable files become ``Skipped`` entries."""
+def source_files(source: Path) -> list[Path]:
+    """The files a build of ``source`` reads, in order; raises SourceError when there are none."""
     if not source.exists():
         raise SourceError(f"source directory {source} does not exist; pass --source DIR")
     if not source.is_dir():
@@ -46,33 +46,59 @@ def load_corpus(source: Path) -> LoadResult:
     files = list(iter_source_files(source))
     if not files:
         raise SourceError(f"source directory {source} has no files to index")
-    result = LoadResult()
-    seen: dict[str, str] = {}
-    for path in files:
-        rel = path.relative_to(source).as_posix()
-        try:
-            docs = load_file(path, doc_id=rel.rsplit(".", 1)[0] if "." in path.name else rel)
-        except Exception as e:  # one unreadable file never stops a build: it is skipped
-            result.skipped.append(Skipped(rel, failure_reason(e)))
-            continue
-        for doc in docs:
-            if isinstance(doc, Skipped):
-                result.skipped.append(doc)
-                continue
+    return files
+
+
+def load_corpus(source: Path) -> LoadResult:
+    """Read every file under ``source``; unreadable files become ``Skipped`` entries."""
+    return merge_files([read_file(source, path) for path in source_files(source)])
+
+
+@dataclass
+class FileRead:
+    """One file's documents and the records skipped, in the file's order, and its warnings."""
+
+    rel: str
+    items: list[RawDocument | Skipped] = field(default_factory=list)
+    warnings: list[Skipped] = field(default_factory=list)
+
+
+def read_file(source: Path, path: Path) -> FileRead:
+    """One file of ``source``, read; never raises for the file's content. (A build reads files
+    independently, on one machine or as cluster tasks, then merges them with merge_files.)"""
+    rel = path.relative_to(source).as_posix()
+    read = FileRead(rel)
+    try:
+        docs = load_file(path, doc_id=rel.rsplit(".", 1)[0] if "." in path.name else rel)
+    except Exception as e:  # one unreadable file never stops a build: it is skipped
+        read.items.append(Skipped(rel, failure_reason(e)))
+        return read
+    for doc in docs:
+        if not isinstance(doc, Skipped):
             doc, dropped = with_safe_url(doc)
             if dropped:
                 where = rel if len(docs) == 1 else f"{rel} record {doc.doc_id!r}"
-                result.warnings.append(Skipped(where, dropped))
-            if doc.doc_id in seen:
-                result.skipped.append(
-                    Skipped(
-                        rel,
-                        f"doc_id {doc.doc_id!r} already taken by {seen[doc.doc_id]}",
-                    )
-                )
+                read.warnings.append(Skipped(where, dropped))
+        read.items.append(doc)
+    return read
+
+
+def merge_files(files: list[FileRead]) -> LoadResult:
+    """The corpus from its files, in order: a document whose doc_id an earlier one took is
+    skipped."""
+    result = LoadResult()
+    seen: dict[str, str] = {}
+    for read in files:
+        result.warnings.extend(read.warnings)
+        for item in read.items:
+            if isinstance(item, Skipped):
+                result.skipped.append(item)
+            elif item.doc_id in seen:
+                reason = f"doc_id {item.doc_id!r} already taken by {seen[item.doc_id]}"
+                result.skipped.append(Skipped(read.rel, reason))
             else:
-                seen[doc.doc_id] = rel
-                result.documents.append(doc)
+                seen[item.doc_id] = read.rel
+                result.documents.append(item)
     return result
 
 

@@ -70,6 +70,26 @@ class Settings(BaseSettings):
         "one per core with ONNX (always 1 with torch).",
     )
     keep_versions: int = Field(3, ge=1, description="Index versions kept on disk after a build.")
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="Where `ragqa index` reads, cleans, chunks and embeds: this process, or a Ray "
+        "cluster (needs the ray extra).",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="Ray cluster the ray engine joins (auto, host:port, ray://host:10001); unset "
+        "starts a local Ray for the build.",
+    )
+    ray_workers: int = Field(1, ge=1, le=4096, description="Embedding actors of the ray engine.")
+    ray_batch_size: int = Field(
+        256, ge=1, le=100_000, description="Texts per call to an embedding actor."
+    )
+    ray_cpus_per_worker: float = Field(
+        1.0, gt=0, description="CPUs each embedding actor reserves (and its PyTorch threads)."
+    )
+    ray_timeout: float = Field(
+        600.0, gt=0, description="Seconds a Ray step may make no progress before the build fails."
+    )
     candidates: int = Field(100, ge=1, le=1000, description="Candidates fetched per retriever.")
     dense_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="Weight of dense scores in hybrid fusion (rest: BM25)."

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from indexer.choices import INDEX_TYPES, PRECISIONS
+from indexer.choices import ENGINES, INDEX_TYPES, PRECISIONS
 
 if TYPE_CHECKING:
     pass
@@ -85,11 +85,36 @@ from service.cli.common import (
     default=None,
     help="Index versions kept after the build. [env RAGQA_KEEP_VERSIONS; default: 3]",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default=None,
+    help="Where reading, cleaning, chunking and embedding run: here, or on a Ray cluster. "
+    "[env RAGQA_ENGINE; default: local]",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Ray cluster to join; unset starts a local Ray. [env RAGQA_RAY_ADDRESS]",
+)
+@click.option(
+    "--ray-workers",
+    type=int,
+    default=None,
+    help="Embedding actors (each loads the model once). [env RAGQA_RAY_WORKERS; default: 1]",
+)
+@click.option(
+    "--ray-batch-size",
+    type=int,
+    default=None,
+    help="Texts per call to an embedding actor. [env RAGQA_RAY_BATCH_SIZE; default: 256]",
+)
 def index(full: bool, if_stale: bool, **options: Any) -> None:
     """Build the index from a corpus directory (the offline rebuild)."""
     from indexer.build import build_index
     from indexer.chunk import ChunkerSettings
     from indexer.embed import resolve_model
+    from indexer.engines import RayOptions, make_engine
     from indexer.entities import EntityRecognizer
     from indexer.entities import model_name as entity_model_name
     from indexer.errors import SourceError
@@ -114,18 +139,29 @@ def index(full: bool, if_stale: bool, **options: Any) -> None:
         chunker.check(embedder.max_tokens)
     except ValueError as e:
         raise click.ClickException(str(e)) from e
-    report = build_index(
-        source,
-        out,
-        embedder,
-        chunker,
-        keep=settings.keep_versions,
-        full=full,
-        progress=progress_bar,
-        index_type=settings.index_type,
-        ivf_threshold=settings.ivf_threshold,
-        entities=entities,
-    )
+    with make_engine(
+        settings.engine,
+        RayOptions(
+            address=settings.ray_address,
+            workers=settings.ray_workers,
+            batch_size=settings.ray_batch_size,
+            cpus_per_worker=settings.ray_cpus_per_worker,
+            timeout_s=settings.ray_timeout,
+        ),
+    ) as engine:
+        report = build_index(
+            source,
+            out,
+            embedder,
+            chunker,
+            keep=settings.keep_versions,
+            full=full,
+            progress=progress_bar,
+            index_type=settings.index_type,
+            ivf_threshold=settings.ivf_threshold,
+            entities=entities,
+            engine=engine,
+        )
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
     for warning in report.warnings:

@@ -158,3 +158,48 @@ def test_eval_on_questions(corpus: Path, tmp_path: Path) -> None:
 def test_eval_errors(args: list[str], message: str) -> None:
     r = ragqa(*args)
     assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_index_on_ray_serves_as_a_local_build(
+    tmp_path: Path, served_answerer, embedder, cross_encoder
+) -> None:  # type: ignore[no-untyped-def]
+    """`ragqa index --engine ray` (a local Ray, started and stopped by the command), then the
+    served pipeline: the same passages and answers as over the local build, question by question."""
+    pytest.importorskip("ray")
+    from service.api.app import build_answerer
+    from service.schemas import AskRequest
+    from service.settings import Settings
+    from tests.conftest import SEEDS
+
+    out = tmp_path / "idx"
+    r = ragqa(
+        "index", "--engine", "ray", "--ray-workers", "1", "--source", str(SEEDS), "--out", str(out)
+    )
+    assert r.returncode == 0, r.stderr
+    assert "indexed 5 documents into" in r.stdout
+    on_ray = build_answerer(Settings(index_dir=out), embedder, cross_encoder=cross_encoder)
+    root = Path(__file__).resolve().parents[2]
+    files = [root.parent / "shared/eval/seed-questions.jsonl", *sorted(root.glob("eval/*.jsonl"))]
+    asked = 0
+    for path in files:
+        for line in path.read_text("utf-8").splitlines():
+            request = AskRequest(question=json.loads(line)["question"])
+            a, b = served_answerer.ask(request), on_ray.ask(request)
+            assert [p.chunk_id for p in a.passages] == [p.chunk_id for p in b.passages]
+            assert (a.answer and a.answer.text) == (b.answer and b.answer.text)
+            asked += 1
+    assert asked > 50
+    on_ray.retriever.reader.close()
+    bad = ragqa(
+        "index",
+        "--engine",
+        "ray",
+        "--ray-address",
+        "127.0.0.1:1",
+        "--source",
+        str(SEEDS),
+        "--out",
+        str(tmp_path / "x"),
+    )
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("Error: cannot start or reach 127.0.0.1:1")
