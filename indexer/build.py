@@ -144,7 +144,14 @@ def build_index(
             fresh[len(todo) :], sentence_hashes, todo_s, cache, embedder.dimension
         )
         found, recognised = (
-            recognise_new(entities, sentence_inputs, sentence_hashes, entity_cache, progress)
+            recognise_new(
+                entities,
+                sentence_inputs,
+                sentence_hashes,
+                entity_cache,
+                progress,
+                lambda texts, tick: engine.recognise(texts, entities, tick),
+            )
             if entities is not None
             else (None, 0)
         )

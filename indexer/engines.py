@@ -11,10 +11,11 @@ that runs the build, and is the same whichever engine ran: a Ray build equals a 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ import numpy as np
 from indexer.choices import ENGINES
 from indexer.chunk import Chunker, ChunkerSettings
 from indexer.clean import clean_document
+from indexer.entities import Entity
 from indexer.errors import RagqaError
 from indexer.load import FileRead, failure_reason, load_corpus, merge_files, read_file, source_files
 from indexer.models import Chunk, Document, LoadResult, RawDocument, Skipped
@@ -74,6 +76,12 @@ class Engine(Protocol):
         """float32 unit vectors of ``texts`` as ``embedder.encode_corpus`` makes them."""
         ...
 
+    def recognise(
+        self, texts: list[str], recognizer: Any, progress: Callable[[int], None] | None
+    ) -> list[list[Entity]]:
+        """Each text's named entities as ``recognizer.recognise`` finds them."""
+        ...
+
 
 class LocalEngine:
     """Every step in this process: the default, and what needs no Ray."""
@@ -97,6 +105,11 @@ class LocalEngine:
         self, texts: list[str], embedder: Any, progress: Callable[[int], None] | None
     ) -> np.ndarray:
         return np.asarray(embedder.encode_corpus(texts, progress=progress), dtype=np.float32)
+
+    def recognise(
+        self, texts: list[str], recognizer: Any, progress: Callable[[int], None] | None
+    ) -> list[list[Entity]]:
+        return recognizer.recognise(texts, progress)
 
 
 @dataclass
@@ -211,8 +224,40 @@ class RayEngine:
         self, texts: list[str], embedder: Any, progress: Callable[[int], None] | None
     ) -> np.ndarray:
         vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+        settings = {
+            "model": str(embedder.path),
+            "precision": embedder.corpus_precision,
+            "batch_size": embedder.batch_size,
+            "threads": max(1, math.floor(self.options.cpus_per_worker)),
+        }
+        for rows, batch in self._map(texts, EmbedBatch, settings, "embedding", progress):
+            vectors[rows] = np.asarray(batch["vector"], dtype=np.float32)
+        return vectors
+
+    def recognise(
+        self, texts: list[str], recognizer: Any, progress: Callable[[int], None] | None
+    ) -> list[list[Entity]]:
+        found: list[list[Entity]] = [[] for _ in texts]
+        settings = {"folder": str(recognizer.folder), "batch_size": recognizer.batch_size}
+        for rows, batch in self._map(
+            texts, RecogniseBatch, settings, "entity recognition", progress
+        ):
+            for row, spans in zip(rows, batch["entities"], strict=True):
+                found[row] = [(str(label), int(a), int(b)) for label, a, b in json.loads(spans)]
+        return found
+
+    def _map(
+        self,
+        texts: list[str],
+        actor: type,
+        settings: dict[str, Any],
+        what: str,
+        progress: Callable[[int], None] | None,
+    ) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+        """``texts`` through a pool of ``actor`` (built with ``settings``): each output batch
+        with the rows it holds; every row comes back exactly once, or EngineError."""
         if not texts:
-            return vectors
+            return
         import pyarrow as pa
         import ray.data
         from ray.data import ActorPoolStrategy, DataContext
@@ -228,14 +273,9 @@ class RayEngine:
         size = max(1, o.batch_size)
         table = pa.table({"i": np.arange(len(texts), dtype=np.int64), "text": texts})
         blocks = [table.slice(start, size) for start in range(0, len(texts), size)]
-        embedded = ray.data.from_arrow(blocks).map_batches(
-            EmbedBatch,
-            fn_constructor_kwargs={
-                "model": str(embedder.path),
-                "precision": embedder.corpus_precision,
-                "batch_size": embedder.batch_size,
-                "threads": max(1, math.floor(o.cpus_per_worker)),
-            },
+        mapped = ray.data.from_arrow(blocks).map_batches(
+            actor,
+            fn_constructor_kwargs=settings,
             batch_size=size,
             batch_format="numpy",
             compute=ActorPoolStrategy(size=max(1, o.workers)),
@@ -243,17 +283,18 @@ class RayEngine:
         )
         done = np.zeros(len(texts), dtype=bool)
         try:
-            for batch in embedded.iter_batches(batch_size=None, batch_format="numpy"):
+            for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
                 rows = np.asarray(batch["i"])
-                vectors[rows] = np.asarray(batch["vector"], dtype=np.float32)
+                yield rows, batch
                 done[rows] = True
                 if progress:
                     progress(len(rows))
+        except EngineError:
+            raise
         except Exception as e:  # Ray Data raises its own types, and the timeout's
-            raise EngineError(f"embedding on Ray failed: {failure_reason(e, 300)}") from e
+            raise EngineError(f"{what} on Ray failed: {failure_reason(e, 300)}") from e
         if not done.all():
-            raise EngineError(f"embedding on Ray returned {int(done.sum())} of {len(texts)} texts")
-        return vectors
+            raise EngineError(f"{what} on Ray returned {int(done.sum())} of {len(texts)} texts")
 
 
 class EmbedBatch:
@@ -289,6 +330,19 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
     except OSError as e:
         raise EngineError(f"cannot start or reach {address}: {e.strerror or e}") from e
+
+
+class RecogniseBatch:
+    """A Ray actor's entity recogniser (spaCy's, as indexer.entities loads it), loaded once."""
+
+    def __init__(self, folder: str, batch_size: int) -> None:
+        from indexer.entities import EntityRecognizer
+
+        self.recognizer = EntityRecognizer(Path(folder), batch_size)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        found = self.recognizer.recognise([str(t) for t in batch["text"]])
+        return {"i": batch["i"], "entities": np.array([json.dumps(f) for f in found], dtype=object)}
 
 
 @functools.lru_cache(maxsize=4)

@@ -84,6 +84,7 @@ class EntityRecognizer:
             f"{meta.get('lang', 'xx')}_{meta.get('name', folder.name)}-{meta.get('version')}"
         )
         self.batch_size = batch_size
+        self.folder = folder
 
     def _feeds(self, component: str) -> set[str]:
         """Components whose output ``component`` reads (a shared tok2vec)."""
@@ -112,11 +113,15 @@ def recognise_new(
     hashes: list[str],
     known: dict[str, list[Entity]],
     progress: Callable[[int, str], Callable[[int], None]] | None = None,
+    recognise: Callable[[list[str], Callable[[int], None] | None], list[list[Entity]]]
+    | None = None,
 ) -> tuple[list[list[Entity]], int]:
-    """Each text's entities: ``known`` ones (by text hash) reused, the others recognised now.
-    Returns them and how many texts were recognised."""
+    """Each text's entities: ``known`` ones (by text hash) reused, the others recognised now
+    (by ``recognise``, a build engine's, or else ``recognizer`` here). Returns them and how many
+    texts were recognised."""
     todo = [i for i, h in enumerate(hashes) if h not in known]
     tick = progress(len(todo), "entities") if progress and todo else None
-    fresh = iter(recognizer.recognise((texts[i] for i in todo), tick))
+    run = recognise or recognizer.recognise
+    fresh = iter(run([texts[i] for i in todo], tick))
     wanted = set(todo)
     return [next(fresh) if i in wanted else known[h] for i, h in enumerate(hashes)], len(todo)

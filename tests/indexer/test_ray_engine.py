@@ -31,8 +31,9 @@ QUESTION_FILES = [
     *sorted(ROOT.glob("eval/*.jsonl")),
 ]
 # Largest difference allowed between a vector embedded on Ray and the same text embedded locally
-# (batches differ, so padding and summation order do).
-TOLERANCE = {"float32": 1e-5, "bfloat16": 1e-3}
+# (batches differ, so padding and summation order do). Measured on the seeds: 8.5e-8 in float32,
+# 5.7e-4 in bfloat16 (lowest cosine 0.999994).
+TOLERANCE = {"float32": 1e-5, "bfloat16": 2e-3}
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,7 @@ def assert_same_index(local: Path, remote: Path, tolerance: float) -> None:
             assert a.lexical.doc_freq(token) == b.lexical.doc_freq(token)
         x, y = (r.vectors.reconstruct_n(0, r.vectors.ntotal) for r in (a, b))
         assert x.shape == y.shape and float(np.abs(x - y).max()) <= tolerance
+        assert float(np.sum(x * y, axis=1).min()) >= 0.9999
         # Sentence vectors are stored in float16: a difference below the tolerance may still
         # round one float16 step apart.
         x, y = (np.asarray(r.sentence_vectors, np.float32) for r in (a, b))
@@ -203,7 +205,6 @@ def test_a_worker_killed_mid_build_is_replaced_or_the_build_fails_cleanly(
                 break
         time.sleep(0.2)
     thread.join(timeout=600)
-    print("worker killed:", sorted(result), f"{time.monotonic() - deadline + 120:.0f} s")
     assert killed is not None, "no embedding actor was seen"
     if "report" in result:  # Ray restarted the actor and retried its batch
         report = result["report"]
