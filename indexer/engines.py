@@ -117,7 +117,7 @@ class RayOptions:
     """How a build uses Ray (each is a `ragqa index` option and a RAGQA_RAY_* setting)."""
 
     address: str | None = None  # a running cluster ("auto", "ray://host:10001"); None starts one
-    workers: int = 1  # embedding actors, each loading the model once
+    workers: int = 1  # actors per pool (embedding; entities), each loading its model once
     batch_size: int = 256  # texts per call to an actor
     cpus_per_worker: float = 1.0  # CPUs each actor reserves (and its PyTorch threads)
     num_cpus: int | None = None  # CPUs of a local Ray started here (None: all)

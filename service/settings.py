@@ -80,7 +80,9 @@ class Settings(BaseSettings):
         description="Ray cluster the ray engine joins (auto, host:port, ray://host:10001); unset "
         "starts a local Ray for the build.",
     )
-    ray_workers: int = Field(1, ge=1, le=4096, description="Embedding actors of the ray engine.")
+    ray_workers: int = Field(
+        1, ge=1, le=4096, description="Actors of each ray engine pool (embedding, entities)."
+    )
     ray_batch_size: int = Field(
         256, ge=1, le=100_000, description="Texts per call to an embedding actor."
     )

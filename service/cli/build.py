@@ -101,7 +101,8 @@ from service.cli.common import (
     "--ray-workers",
     type=int,
     default=None,
-    help="Embedding actors (each loads the model once). [env RAGQA_RAY_WORKERS; default: 1]",
+    help="Actors that embed, and actors that recognise entities (each loads its model once). "
+    "[env RAGQA_RAY_WORKERS; default: 1]",
 )
 @click.option(
     "--ray-batch-size",
