@@ -54,11 +54,16 @@ def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def model_key(model_dir: Path) -> str:
-    """Identifies a model directory's files (names, sizes, mtimes) without reading the weights."""
+    """Identifies a model directory's files (names, sizes, mtimes) without reading the weights.
+
+    Modification times count in whole seconds: an image layer (a tar) keeps only those, and an
+    export made while building the image must still be found when the image runs."""
     digest = hashlib.sha256()
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
         stat = path.stat()
-        digest.update(f"{path.relative_to(model_dir)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        digest.update(
+            f"{path.relative_to(model_dir)}:{stat.st_size}:{int(stat.st_mtime)}\n".encode()
+        )
     return digest.hexdigest()[:16]
 
 
