@@ -126,9 +126,10 @@ class RayOptions:
 
 
 class RayEngine:
-    """Reading, cleaning and chunking as Ray tasks; embedding on a pool of Ray actors (Ray Data's
-    ``map_batches`` over an ``ActorPoolStrategy``). Use as a context manager: a local Ray it
-    started is stopped at the end; a cluster it joined is left running."""
+    """Reading, cleaning and chunking as Ray tasks; embedding, and entity recognition, each on a
+    pool of Ray actors (Ray Data's ``map_batches`` over an ``ActorPoolStrategy``). Use as a
+    context manager: a local Ray it started is stopped at the end; from a cluster it joined it
+    disconnects, leaving the cluster running."""
 
     name = "ray"
 
