@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from indexer.errors import RagqaError
 from service.api.errors import error_response
 from service.qa.answer import Answerer
+from service.render import render_answer
 from service.schemas import MAX_TOP_K, AskRequest, AskResponse, Filters, safe_source
 
 INSTRUCTIONS = (
@@ -77,12 +78,14 @@ def build_mcp(current: Callable[[], Answerer | None], not_ready: Callable[[], st
             request = AskRequest(question=question, top_k=top_k, filters=filters)
         except ValidationError as e:
             raise ToolError(_invalid(e)) from None
+        current = answerer()
         try:
-            response = answerer().ask(request)
+            response = current.ask(request)
         except RagqaError as e:
             raise ToolError(str(e)) from None
+        text = render_answer(response, current.retriever.reader.document, detail=True).text
         return CallToolResult(
-            content=[TextContent(type="text", text=render(response))],
+            content=[TextContent(type="text", text=text)],
             structured_content=response.model_dump(mode="json"),
         )
 
@@ -123,30 +126,6 @@ def _invalid(error: ValidationError) -> str:
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "arguments"
     return f"{field}: {first['msg']}"
-
-
-def render(response: AskResponse) -> str:
-    """The reply as text, for clients that show only text content."""
-    lines = []
-    if response.answer is None:
-        lines.append("Not found in the corpus. The closest passages:")
-    else:
-        marks = " ".join(f"[{i}]" for i in range(1, len(response.answer.citations) + 1))
-        lines.append(f"{response.answer.text} {marks}")
-        for part in response.answer.parts or []:
-            lines.append(f"- {part.question} {part.text or 'Not found in the corpus.'}")
-        if response.answer.short is not None:
-            lines.append(f"In short: {response.answer.short.text}")
-        lines.append("")
-        for i, c in enumerate(response.answer.citations, 1):
-            lines.append(f"[{i}] {c.title} ({c.source}), {c.doc_id} [{c.start}:{c.end}]")
-        lines.append("")
-        lines.append("Passages:")
-    for p in response.passages:
-        date = f", {p.published}" if p.published else ""
-        lines.append(f"{p.rank}. {p.title} ({p.source}{date}), {p.doc_id} [{p.start}:{p.end}]")
-        lines.append(f"   {p.text}")
-    return "\n".join(lines)
 
 
 class Guarded:

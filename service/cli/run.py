@@ -130,6 +130,7 @@ def ask(question: str, top_k: int, as_json: bool, **options: Any) -> None:
     from pydantic import ValidationError
 
     from service.api.app import build_answerer
+    from service.render import render_answer
     from service.schemas import AskRequest
 
     try:
@@ -137,36 +138,12 @@ def ask(question: str, top_k: int, as_json: bool, **options: Any) -> None:
     except ValidationError as e:
         raise click.ClickException(f"question: {e.errors()[0]['msg']}") from e
     settings = make_settings(**options)
-    response = build_answerer(settings, make_embedder(settings)).ask(request)
+    answerer = build_answerer(settings, make_embedder(settings))
+    response = answerer.ask(request)
     if as_json:
         click.echo(json.dumps(response.model_dump(), indent=2, ensure_ascii=False))
         return
-    if response.answer is None:
-        click.echo("Answer: not found in the corpus (closest passages below)\n")
-    else:
-        cites = ", ".join(f"{c.doc_id} [{c.start}:{c.end}]" for c in response.answer.citations)
-        click.echo(f"Answer ({response.answer.confidence:.2f}): {response.answer.text}")
-        if response.answer.short is not None:
-            click.echo(f"    in short: {response.answer.short.text}")
-        for part in response.answer.parts or []:
-            click.echo(f"    part: {part.question} -> {part.text or 'not found in the corpus'}")
-        click.echo(f"    from {cites}\n")
-    for p in response.passages:
-        date = f", {p.published}" if p.published else ""
-        click.echo(f"[{p.rank}] {p.title} ({p.source}{date}) score {p.score:.3f}")
-        click.echo(f"    {p.doc_id} [{p.start}:{p.end}]")
-        for also in p.also_in:
-            click.echo(f"    also in {also.doc_id} [{also.start}:{also.end}] ({also.source})")
-        click.echo(
-            click.wrap_text(
-                p.text,
-                width=100,
-                initial_indent="    ",
-                subsequent_indent="    ",
-                preserve_paragraphs=True,
-            )
-        )
-        click.echo()
+    click.echo(render_answer(response, answerer.retriever.reader.document, detail=True).text)
 
 
 @click.command(name="mcp")

@@ -34,10 +34,12 @@ def test_index_then_ask(corpus: Path, tmp_path: Path) -> None:
     assert len(body["passages"]) == 2 and body["index"]["version"]
     r = ragqa("ask", "What is Meta's new lab called?", "--index", str(out), "--top-k", "3")
     assert r.returncode == 0
-    assert r.stdout.startswith("Answer (") and "Superintelligence Lab" in r.stdout.splitlines()[0]
-    assert "\n[1] " in r.stdout and "\n[3] " in r.stdout
+    answer, _, rest = r.stdout.partition("\n\nSources:\n[1] ")
+    assert "Superintelligence Lab" in answer and answer.splitlines()[0].endswith("[1]")
+    assert "\n\nPassages:\n\n1. " in rest and "\n\n3. " in rest and "\n\n4. " not in rest
     r = ragqa("ask", "Who won the 2018 FIFA World Cup?", "--index", str(out))
-    assert r.stdout.startswith("Answer: not found in the corpus")
+    assert r.stdout.startswith("I could not find an answer to that in the corpus.")
+    assert "The closest passages:\n\n1. " in r.stdout
 
 
 @pytest.mark.parametrize(

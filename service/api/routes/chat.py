@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import ChatEngineDep, GeneratorDep
 from service.chat.conversation import ConversationError
-from service.chat.engine import ChatEngine, Grounding, Reply, sources_list
+from service.chat.engine import ChatEngine, Grounding
 from service.chat.generator import Generator, GeneratorError, MarkerRewriter
 from service.chat.schemas import (
     ChatCitation,
@@ -26,7 +26,8 @@ from service.chat.schemas import (
     ModelList,
     ResponseMessage,
 )
-from service.schemas import ErrorResponse, SourceSpan
+from service.render import Rendered, citation, passage_span, sources_list
+from service.schemas import ErrorResponse
 
 log = logging.getLogger("ragqa")
 router = APIRouter(prefix="/v1", tags=["chat"])
@@ -66,7 +67,7 @@ async def chat_completions(
         id=grounding.completion_id,
         created=grounding.created,
         model=engine.model_id,
-        choices=[Choice(message=ResponseMessage(content=reply.content))],
+        choices=[Choice(message=ResponseMessage(content=reply.text))],
         citations=reply.citations,
         ragqa=meta,
     )
@@ -83,7 +84,7 @@ def _meta(grounding: Grounding, reply_found: bool, **extra: Any) -> dict[str, An
 
 async def _complete(
     engine: ChatEngine, generator: Generator | None, body: ChatRequest, grounding: Grounding
-) -> tuple[Reply, dict[str, Any]]:
+) -> tuple[Rendered, dict[str, Any]]:
     if generator is None:
         reply = engine.extractive(grounding)
         return reply, _meta(grounding, reply.found, engine="extractive")
@@ -97,21 +98,33 @@ async def _complete(
         return reply, _meta(grounding, reply.found, engine="extractive", fallback=str(e))
     text = ("".join(parts) + rewriter.flush()).strip()
     citations = _generated_citations(engine, grounding, rewriter)
-    if citations:
-        text = f"{text}\n\n{sources_list(citations)}"
-    reply = Reply(text, citations, bool(citations))
+    reply = Rendered(f"{text}\n\n{sources_list(citations)}", citations, bool(rewriter.order))
     return reply, _meta(grounding, reply.found, engine="generator")
 
 
 def _generated_citations(
     engine: ChatEngine, grounding: Grounding, rewriter: MarkerRewriter
 ) -> list[ChatCitation]:
+    """The passages the model cited, in the order it first cited them; when it cited none, all
+    the passages it was given (the answer can only have come from them)."""
     passages = grounding.response.passages
-    spans = [
-        SourceSpan(doc_id=p.doc_id, title=p.title, source=p.source, start=p.start, end=p.end)
-        for p in (passages[n - 1] for n in rewriter.order)
-    ]
-    return [engine.citation(i, s) for i, s in enumerate(spans, 1)]
+    numbers = rewriter.order or range(1, len(passages) + 1)
+    spans = [passage_span(passages[n - 1]) for n in numbers]
+    return [citation(i, s, engine.document) for i, s in enumerate(spans, 1)]
+
+
+def _cut_off(
+    engine: ChatEngine, grounding: Grounding, rewriter: MarkerRewriter, reason: str
+) -> Rendered:
+    """What follows a generated answer that broke off: the extractive answer, its sources
+    numbered after the ones the model had already cited."""
+    cited = _generated_citations(engine, grounding, rewriter) if rewriter.order else []
+    extractive = engine.extractive(grounding, first=len(cited) + 1)
+    text = f"{rewriter.flush()}\n\n(The model's answer broke off: {reason}.)\n\n"
+    if cited:
+        text += f"{sources_list(cited)}\n\nFrom the sources:\n\n"
+    text += extractive.text
+    return Rendered(text, cited + extractive.citations, extractive.found)
 
 
 def _event(data: dict[str, Any] | str) -> str:
@@ -135,8 +148,8 @@ async def _stream(
         return _event({**head, "choices": [choice], **extra})
 
     yield chunk({"role": "assistant", "content": ""})
-    reply: Reply | None = None
-    meta: dict[str, Any]
+    reply: Rendered | None = None
+    meta: dict[str, Any] = {}
     if generator is not None:
         passages = grounding.response.passages
         rewriter = MarkerRewriter(len(passages))
@@ -147,27 +160,22 @@ async def _stream(
                 if text:
                     sent = True
                     yield chunk({"content": text})
-            tail = rewriter.flush()
             citations = _generated_citations(engine, grounding, rewriter)
-            if citations:
-                tail += f"\n\n{sources_list(citations)}"
-            if tail:
-                yield chunk({"content": tail})
-            reply = Reply("", citations, bool(citations))
+            yield chunk({"content": f"{rewriter.flush()}\n\n{sources_list(citations)}"})
+            reply = Rendered("", citations, bool(rewriter.order))
             meta = _meta(grounding, reply.found, engine="generator")
         except GeneratorError as e:
-            if sent:  # part of an answer is out: tell the client it is incomplete
-                log.warning("generator failed mid-stream: %s", e)
-                yield _event({"error": {"code": "upstream_error", "message": str(e)}})
-                yield _event("[DONE]")
-                return
             log.warning("generator failed, answering extractively: %s", e)
-            reply = None
             meta = {"fallback": str(e)}
+            if sent:  # part of an answer is out: say it broke off, then give the extractive one
+                reply = _cut_off(engine, grounding, rewriter, str(e))
+                meta = _meta(grounding, reply.found, engine="generator+extractive", **meta)
+                for piece in re.findall(r"\s*\S+\s*", reply.text):
+                    yield chunk({"content": piece})
     if reply is None:
         reply = engine.extractive(grounding)
-        meta = _meta(grounding, reply.found, engine="extractive", **(meta if generator else {}))
-        for piece in re.findall(r"\S+\s*", reply.content):
+        meta = _meta(grounding, reply.found, engine="extractive", **meta)
+        for piece in re.findall(r"\S+\s*", reply.text):
             yield chunk({"content": piece})
     yield chunk({}, "stop", citations=[c.model_dump() for c in reply.citations], ragqa=meta)
     yield _event("[DONE]")

@@ -11,7 +11,7 @@ import pytest
 from openai import OpenAI
 
 from service.api.app import create_app
-from service.chat.engine import NOT_FOUND
+from service.render import NOT_FOUND
 from service.settings import Settings
 from tests.support.chat import complete
 from tests.support.live import live_server

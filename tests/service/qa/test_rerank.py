@@ -164,17 +164,18 @@ def test_the_parameter_file_names_the_command_that_refits_it() -> None:
 
 
 def test_chat_and_mcp_give_one_cited_line_per_part(answerer: Answerer) -> None:
-    from service.api.mcp_tools import render
-    from service.chat.engine import PART_NOT_FOUND, ChatEngine, Grounding
+    from service.chat.engine import ChatEngine, Grounding
+    from service.render import PART_NOT_FOUND, render_answer
 
     question = "Who is OpenAI's chief research officer, and how tall is Mount Everest?"
     response = ask(answerer, question)
     reply = ChatEngine(answerer, "ragqa").extractive(Grounding(question, question, response))
-    first, second = reply.content.split("\n\n")[:2]
+    first, second = reply.text.split("\n\n")[:2]
     assert "Mark Chen" in first and first.rstrip().endswith("[1]")
     assert second.endswith(PART_NOT_FOUND) and "[" not in second
     assert len(reply.citations) == 1
     cited = reply.citations[0]
     assert document_text(answerer, cited.doc_id)[cited.start : cited.end] in first
-    rendered = render(response)
-    assert "Not found in the corpus." in rendered and "In short: Mark Chen" in rendered
+    detailed = render_answer(response, answerer.retriever.reader.document, detail=True)
+    assert detailed.text.startswith(f"{first}\n\n{second}\n\nSources:\n[1] ")
+    assert detailed.citations == reply.citations
