@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
@@ -207,7 +208,8 @@ def create_app(
     """Build the app; pass an already-loaded ``embedder`` to share one model between apps (it
     exports the ONNX encoder if needed, or is the query encoder with RAGQA_QUERY_ENCODER=torch), or
     a started ``encoder`` to use as it is."""
-    app = FastAPI(
+    app = FastAPIOffline(
+        redoc_url=None,  # ReDoc loads its logo from a CDN; /docs (Swagger UI) needs nothing outside
         title="ragqa",
         version=__version__,
         summary="Question answering over a news corpus, with checkable citations.",

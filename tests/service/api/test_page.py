@@ -145,3 +145,28 @@ def test_hostile_citation_metadata_is_text_and_never_a_script_link(
     meta.click()
     assert page.evaluate("window.__pwned === undefined")
     page.close()
+
+
+def test_api_docs_render_with_the_network_blocked(browser: Browser, base: str) -> None:
+    """Swagger UI comes from the app (fastapi-offline's copy), not from a CDN."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+
+    def only_this_server(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(f"{base}/docs")
+    page.locator(".opblock-summary-path[data-path='/v1/ask']").wait_for(timeout=30_000)
+    paths = {
+        p.replace("\u200b", "") for p in page.locator(".opblock-summary-path").all_inner_texts()
+    }
+    assert {"/v1/ask", "/v1/chat/completions", "/v1/documents/{doc_id}"} <= paths
+    assert outside == []
+    # ReDoc would fetch its logo from cdn.redoc.ly: it is not served at all.
+    assert httpx.get(f"{base}/redoc").status_code == 404
+    page.close()
