@@ -139,24 +139,39 @@ class IndexReader:
 
     def chunk_ids_matching(self, filters: Any) -> set[int]:
         """Ids of the chunks whose document passes ``filters`` (a ``service.schemas.Filters``)."""
-        clauses, params = [], []
-        if filters.doc_ids:
-            clauses.append(f"d.doc_id IN ({','.join('?' * len(filters.doc_ids))})")
-            params.extend(filters.doc_ids)
-        if filters.published_after:
-            clauses.append("d.published >= ?")
-            params.append(filters.published_after.isoformat())
-        if filters.published_before:
-            clauses.append("d.published <= ?")
-            params.append(filters.published_before.isoformat())
-        if filters.source_contains:
-            clauses.append("instr(lower(d.source), lower(?)) > 0")
-            params.append(filters.source_contains)
-        where = " AND ".join(clauses) or "1"
+        where, params = _document_filter(filters)
         rows = self.db().execute(
             f"SELECT c.id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}", params
         )
         return {int(r[0]) for r in rows}
+
+    def documents(
+        self, filters: Any, title_contains: str | None, after: str | None, limit: int
+    ) -> list[sqlite3.Row]:
+        """One page of the documents passing ``filters`` (and with ``title_contains`` in the
+        title), in doc_id order, starting after the doc_id ``after``: doc_id, title, source,
+        published, length."""
+        where, params = _document_filter(filters, title_contains)
+        if after is not None:
+            where += " AND d.doc_id > ?"
+            params.append(after)
+        return (
+            self.db()
+            .execute(
+                "SELECT d.doc_id, d.title, d.source, d.published, length(d.text) AS length"
+                f" FROM documents d WHERE {where} ORDER BY d.doc_id LIMIT ?",
+                [*params, limit],
+            )
+            .fetchall()
+        )
+
+    def count_documents(self, filters: Any, title_contains: str | None = None) -> int:
+        where, params = _document_filter(filters, title_contains)
+        return int(
+            self.db()
+            .execute(f"SELECT count(*) FROM documents d WHERE {where}", params)
+            .fetchone()[0]
+        )
 
     def chunks(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
         wanted = [int(i) for i in ids if int(i) >= 0]
@@ -262,3 +277,24 @@ class IndexReader:
     def close(self) -> None:
         for db in self._connections:
             db.close()
+
+
+def _document_filter(filters: Any, title_contains: str | None = None) -> tuple[str, list[Any]]:
+    """A WHERE clause on ``documents d`` for ``filters`` (a ``service.schemas.Filters`` or None)."""
+    clauses, params = ["1"], []
+    if filters is not None and filters.doc_ids:
+        clauses.append(f"d.doc_id IN ({','.join('?' * len(filters.doc_ids))})")
+        params.extend(filters.doc_ids)
+    if filters is not None and filters.published_after:
+        clauses.append("d.published >= ?")
+        params.append(filters.published_after.isoformat())
+    if filters is not None and filters.published_before:
+        clauses.append("d.published <= ?")
+        params.append(filters.published_before.isoformat())
+    if filters is not None and filters.source_contains:
+        clauses.append("instr(lower(d.source), lower(?)) > 0")
+        params.append(filters.source_contains)
+    if title_contains:
+        clauses.append("instr(lower(d.title), lower(?)) > 0")
+        params.append(title_contains)
+    return " AND ".join(clauses), params

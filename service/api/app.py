@@ -243,8 +243,12 @@ def create_app(
     app.include_router(admin.metrics_router, dependencies=[Depends(require_api_key)])
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
     # MCP over streamable HTTP, stateless so that any worker can answer any call.
+    # MCP's `ask` takes the same search slots as HTTP searches, so an agent cannot starve them.
     app.state.mcp = build_mcp(
-        lambda: app.state.answerer, lambda: app.state.load_error or "the index is still loading"
+        lambda: app.state.answerer,
+        lambda: app.state.load_error or "the index is still loading",
+        app.state.search_slots,
+        lambda: app.state.metrics.rejected.labels(reason="saturated").inc(),
     )
     mcp_http = app.state.mcp.streamable_http_app(
         streamable_http_path="/mcp", stateless_http=True, json_response=True, host=settings.host

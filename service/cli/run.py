@@ -157,14 +157,31 @@ def mcp_(**options: Any) -> None:
     from indexer.errors import RagqaError
     from service.api.app import build_answerer
     from service.api.mcp_tools import build_mcp
+    from service.ops.limits import SearchSlots
+    from service.ops.reload import Follower
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     settings = make_settings(**options)
-    answerer, error = None, None
     try:
-        answerer = build_answerer(settings, make_embedder(settings))
+        embedder = make_embedder(settings)
     except RagqaError as e:
         # Serve anyway: every call then says why, which a client shows; an exit would not be.
-        error = str(e)
-        click.echo(f"warning: {error}", err=True)
-    build_mcp(lambda: answerer, lambda: error or "not loaded").run("stdio")
+        reason = str(e)
+        click.echo(f"warning: {reason}", err=True)
+        build_mcp(lambda: None, lambda: reason, SearchSlots(1)).run("stdio")
+        return
+
+    def load(previous: Any) -> Any:
+        served = previous.reranker if previous is not None else None
+        cross = served.cross_encoder if served is not None else None
+        return build_answerer(settings, embedder, cross_encoder=cross)
+
+    # Follows `current` like the HTTP server: a rebuild is served within the reload interval.
+    follower = Follower(settings.index_dir, load, settings.reload_interval)
+    follower.check()
+    if follower.error:
+        click.echo(f"warning: {follower.error}", err=True)
+    if settings.reload_interval > 0:
+        follower.start()
+    slots = SearchSlots(settings.max_concurrent_searches)
+    build_mcp(lambda: follower.answerer, lambda: follower.error or "not loaded", slots).run("stdio")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,3 +105,57 @@ class Reloader:
             # A failure is logged by reload(); the old version keeps serving.
             with contextlib.suppress(RagqaError):
                 await run_in_threadpool(self.reload)
+
+
+class Follower:
+    """The answerer for a process without the HTTP app (``ragqa mcp``): loaded at start, then
+    reloaded by a daemon thread whenever the index root's ``current`` pointer moves, as the HTTP
+    server's watcher does. A version that fails to load is logged and skipped; the old one stays.
+    """
+
+    def __init__(self, index_dir: Path, load: Callable[[Any], Any], interval: float) -> None:
+        self.index_dir = index_dir
+        self._load = load  # (the answerer being replaced, or None) -> a new answerer
+        self.interval = interval
+        self.answerer: Any = None
+        self.error: str | None = None
+        self._tried: Path | None = None
+
+    def _target(self) -> Path | None:
+        try:
+            return resolve_version(self.index_dir)
+        except RagqaError as e:
+            if self.answerer is None:
+                self.error = str(e)
+            return None
+
+    def check(self) -> None:
+        """Load the version ``current`` points at, unless it was loaded (or refused) already."""
+        target = self._target()
+        if target is None or target == self._tried:
+            return
+        self._tried = target
+        try:
+            answerer = self._load(self.answerer)
+        except RagqaError as e:
+            if self.answerer is None:
+                self.error = str(e)
+            log.error("could not load index version %s: %s", target.name, e)
+            return
+        previous = self.answerer
+        self.answerer, self.error = answerer, None  # one reference swap
+        if previous is not None:
+            log.warning("now serving index version %s", answerer.retriever.reader.version)
+
+    def start(self) -> None:
+        """Poll in a daemon thread (it ends with the process)."""
+
+        def loop() -> None:
+            while True:
+                time.sleep(self.interval)
+                try:
+                    self.check()
+                except Exception:  # never let the watcher die silently
+                    log.exception("index reload check failed")
+
+        threading.Thread(target=loop, name="ragqa-index-follower", daemon=True).start()

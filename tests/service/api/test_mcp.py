@@ -4,6 +4,7 @@ uvicorn server, and stdio against a spawned `ragqa mcp`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import time
@@ -57,14 +58,79 @@ async def exercise(client: Client) -> dict[str, Any]:
         "slice": await client.call_tool(
             "get_document", {"doc_id": cited["doc_id"], "start": 10, "end": 5}
         ),
+        "limit": await client.call_tool("list_documents", {"limit": 0}),
+        "list_filters": await client.call_tool(
+            "list_documents", {"filters": {"published_before": "soon"}}
+        ),
     }
     after = await client.call_tool("ask", {"question": QUESTION})  # the session survived
-    return {"tools": tools, "ask": ask, "window": window, "errors": errors, "after": after}
+    return {
+        "tools": tools,
+        "ask": ask,
+        "window": window,
+        "errors": errors,
+        "after": after,
+        **await browse(client),
+    }
+
+
+async def browse(client: Client) -> dict[str, Any]:
+    """Page through list_documents two at a time, narrow it, and read a document as a resource."""
+    pages = []
+    cursor = None
+    while True:
+        args = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = await client.call_tool("list_documents", args)
+        assert not page.is_error, page.content
+        pages.append(page.structured_content)
+        cursor = page.structured_content["next_cursor"]
+        if cursor is None:
+            break
+    narrowed = await client.call_tool(
+        "list_documents", {"filters": {"source_contains": "themena"}, "title_contains": "CHATGPT"}
+    )
+    first = pages[0]["documents"][0]
+    templates = (await client.list_resource_templates()).resource_templates
+    resource = await client.read_resource(first["uri"])
+    try:
+        await client.read_resource("ragqa://documents/no-such-doc")
+        missing = None
+    except Exception as e:  # the SDK raises the server's JSON-RPC error
+        missing = str(e)
+    return {
+        "pages": pages,
+        "narrowed": narrowed.structured_content,
+        "templates": [t.uri_template for t in templates],
+        "resource": json.loads(resource.contents[0].text),
+        "missing": missing,
+    }
+
+
+def check_browse(result: dict[str, Any], document: Callable[[str], dict[str, Any]]) -> None:
+    pages = result["pages"]
+    listed = [d for page in pages for d in page["documents"]]
+    ids = [d["doc_id"] for d in listed]
+    assert [len(p["documents"]) for p in pages] == [2, 2, 1]  # five seed documents
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    assert pages[0]["total"] == 5 and pages[1]["total"] is None
+    for d in listed:
+        assert d["length"] == len(document(d["doc_id"])["text"])
+        assert d["uri"] == f"ragqa://documents/{d['doc_id']}"
+    narrowed = result["narrowed"]["documents"]
+    assert narrowed and all(
+        "themena" in d["source"] and "chatgpt" in d["title"].lower() for d in narrowed
+    )
+    assert len(narrowed) < 5 and result["narrowed"]["total"] == len(narrowed)
+    assert result["templates"] == ["ragqa://documents/{doc_id}"]
+    first = listed[0]
+    assert result["resource"]["doc_id"] == first["doc_id"]
+    assert result["resource"]["text"] == document(first["doc_id"])["text"]
+    assert result["missing"] and "no-such-doc" in result["missing"]
 
 
 def check(result: dict[str, Any], document: Callable[[str], dict[str, Any]]) -> None:
     tools = result["tools"]
-    assert set(tools) == {"ask", "get_document"}
+    assert set(tools) == {"ask", "get_document", "list_documents"}
     for tool in tools.values():
         assert tool.description and tool.input_schema["properties"] and tool.output_schema
     assert tools["ask"].input_schema["required"] == ["question"]
@@ -89,11 +155,14 @@ def check(result: dict[str, Any], document: Callable[[str], dict[str, Any]]) -> 
         ("filters", "filters"),
         ("unknown", "doc_id"),
         ("slice", "start/end"),
+        ("limit", "limit"),
+        ("list_filters", "filters"),
     ]:
         error = result["errors"][name]
         assert error.is_error, name
         assert field in error.content[0].text, (name, error.content[0].text)
     assert not result["after"].is_error
+    check_browse(result, document)
 
 
 def test_streamable_http_tools_cite_and_fail_cleanly(seed_server: str) -> None:
@@ -162,3 +231,56 @@ def test_a_reload_of_the_index_is_seen_by_the_next_call(
     assert before.structured_content["passages"][0]["doc_id"] != "005_tides"
     assert after.structured_content["passages"][0]["doc_id"] == "005_tides"
     assert after.structured_content["index"]["version"] == version
+
+
+def test_a_busy_server_refuses_mcp_calls_with_a_tool_error(seed_index: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """MCP calls take the HTTP API's search slots: with all taken, ask is refused at once."""
+    app = create_app(Settings(index_dir=seed_index, max_concurrent_searches=1), embedder=embedder)
+    with live_server(app) as url:
+
+        async def body(client: Client) -> Any:
+            app.state.search_slots.in_use = 1  # a search in progress elsewhere
+            busy = await client.call_tool("ask", {"question": QUESTION})
+            listing = await client.call_tool("list_documents", {})  # not a search: served
+            app.state.search_slots.in_use = 0
+            return busy, listing, await client.call_tool("ask", {"question": QUESTION})
+
+        busy, listing, after = run(http_client(f"{url}/mcp"), body)
+        metrics = httpx.get(f"{url}/metrics").text
+        slots_left = app.state.search_slots.in_use
+    assert busy.is_error and "server busy: 1 searches already in progress" in busy.content[0].text
+    assert not listing.is_error and not after.is_error
+    assert slots_left == 0  # every call gave its slot back
+    assert 'ragqa_rejected_requests_total{reason="saturated"} 1.0' in metrics
+
+
+def test_stdio_server_follows_a_rebuild(tmp_path: Path, corpus: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """A running `ragqa mcp` serves a rebuilt index within the reload interval."""
+    index = tmp_path / "index"
+    first = build_index(corpus, index, embedder).version
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGQA_")}
+    params = StdioServerParameters(
+        command=RAGQA,
+        args=["mcp", "--index", str(index)],
+        env=env | {"HF_HUB_OFFLINE": "1", "RAGQA_RELOAD_INTERVAL": "0.2"},
+    )
+    question = {"question": "When did the tidal plant at Kessock open?", "top_k": 1}
+
+    async def body(client: Client) -> Any:
+        before = await client.call_tool("ask", question)
+        (corpus / "005_tides.txt").write_text(
+            "Tidal Plant\n\nThe Kessock tidal plant opened on Monday, 4 May.", "utf-8"
+        )
+        version = build_index(corpus, index, embedder).version
+        deadline = time.monotonic() + 60
+        while True:
+            after = await client.call_tool("ask", question)
+            if after.structured_content["index"]["version"] == version:
+                return before, after, version
+            assert time.monotonic() < deadline, "ragqa mcp never served the rebuilt index"
+            await asyncio.sleep(0.2)
+
+    before, after, version = run(Client(params, read_timeout_seconds=120), body)
+    assert before.structured_content["index"]["version"] == first != version
+    assert before.structured_content["passages"][0]["doc_id"] != "005_tides"
+    assert after.structured_content["passages"][0]["doc_id"] == "005_tides"
