@@ -48,13 +48,8 @@ def citation(index: int, span: SourceSpan, document: DocumentLookup) -> ChatCita
 
 
 def passage_span(passage: Passage) -> SourceSpan:
-    return SourceSpan(
-        doc_id=passage.doc_id,
-        title=passage.title,
-        source=passage.source,
-        start=passage.start,
-        end=passage.end,
-    )
+    """The whole passage as a citation."""
+    return SourceSpan.model_validate(passage.model_dump(include=set(SourceSpan.model_fields)))
 
 
 def merge_spans(spans: list[SourceSpan]) -> list[SourceSpan]:

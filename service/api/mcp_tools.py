@@ -64,11 +64,14 @@ LIST_DOCUMENTS = (
 )
 
 
-class DocumentInfo(BaseModel):
+class DocumentMeta(BaseModel):
     doc_id: str
     title: str
     source: str
     published: str | None
+
+
+class DocumentInfo(DocumentMeta):
     length: int = Field(description="Characters in the document's cleaned text.")
     uri: str = Field(description="The document as an MCP resource (ragqa://documents/{doc_id}).")
 
@@ -79,11 +82,7 @@ class DocumentPage(BaseModel):
     total: int | None = Field(description="Documents matching, on the first page (no cursor).")
 
 
-class DocumentSlice(BaseModel):
-    doc_id: str
-    title: str
-    source: str
-    published: str | None
+class DocumentSlice(DocumentMeta):
     start: int = Field(description="Offset of the first character returned.")
     end: int = Field(description="Offset after the last character returned.")
     length: int = Field(description="Length of the whole document text.")
