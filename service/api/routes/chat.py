@@ -30,6 +30,7 @@ from service.render import Rendered, citation, passage_span, sources_list
 from service.schemas import ErrorResponse
 
 log = logging.getLogger("ragqa")
+EMPTY = "upstream sent an empty answer"
 router = APIRouter(prefix="/v1", tags=["chat"])
 
 
@@ -92,11 +93,13 @@ async def _complete(
     rewriter = MarkerRewriter(len(passages))
     try:
         parts = [rewriter.feed(d) async for d in generator.stream(body, passages)]
+        text = ("".join(parts) + rewriter.flush()).strip()
+        if not text:
+            raise GeneratorError(EMPTY)
     except GeneratorError as e:
         log.warning("generator failed, answering extractively: %s", e)
         reply = engine.extractive(grounding)
         return reply, _meta(grounding, reply.found, engine="extractive", fallback=str(e))
-    text = ("".join(parts) + rewriter.flush()).strip()
     citations = _generated_citations(engine, grounding, rewriter)
     reply = Rendered(f"{text}\n\n{sources_list(citations)}", citations, bool(rewriter.order))
     return reply, _meta(grounding, reply.found, engine="generator")
@@ -158,10 +161,13 @@ async def _stream(
             async for delta in generator.stream(body, passages):
                 text = rewriter.feed(delta)
                 if text:
-                    sent = True
+                    sent = sent or bool(text.strip())
                     yield chunk({"content": text})
+            tail = rewriter.flush()
+            if not sent and not tail.strip():
+                raise GeneratorError(EMPTY)
             citations = _generated_citations(engine, grounding, rewriter)
-            yield chunk({"content": f"{rewriter.flush()}\n\n{sources_list(citations)}"})
+            yield chunk({"content": f"{tail}\n\n{sources_list(citations)}"})
             reply = Rendered("", citations, bool(rewriter.order))
             meta = _meta(grounding, reply.found, engine="generator")
         except GeneratorError as e:

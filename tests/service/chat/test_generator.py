@@ -117,12 +117,19 @@ def test_generated_answer_streams_through(client: OpenAI) -> None:
     assert [c["index"] for c in final["citations"]] == [1, 2]
 
 
-@pytest.mark.parametrize(("mode", "reason"), [("slow", "timed out"), ("error", "HTTP 500")])
+@pytest.mark.parametrize(
+    ("mode", "pieces", "reason"),
+    [
+        ("slow", PIECES, "timed out"),
+        ("error", PIECES, "HTTP 500"),
+        ("ok", ["", " \n"], "upstream sent an empty answer"),
+    ],
+)
 @pytest.mark.parametrize("stream", [False, True])
 def test_upstream_failure_falls_back_to_the_extractive_answer(
-    client: OpenAI, mode: str, reason: str, stream: bool
+    client: OpenAI, mode: str, pieces: list[str], reason: str, stream: bool
 ) -> None:
-    SCRIPT.update(mode=mode, pieces=PIECES)
+    SCRIPT.update(mode=mode, pieces=pieces)
     text, extra = complete(client, QUESTION, stream)
     assert extra["ragqa"]["engine"] == "extractive"
     assert reason in extra["ragqa"]["fallback"]
