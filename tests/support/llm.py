@@ -57,6 +57,20 @@ class LlamaServer:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
 
+    def kill_once_generating(self, deadline_s: float = 300) -> None:
+        """Kill the server as soon as its slot has produced a token (GET /slots)."""
+        slots = self.url.removesuffix("/v1") + "/slots"
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            for slot in httpx.get(slots, timeout=30).json():
+                token = slot.get("next_token")
+                decoded = (token[0] if isinstance(token, list) else token or {}).get("n_decoded", 0)
+                if slot.get("is_processing") and decoded > 0:
+                    self.kill()
+                    return
+            time.sleep(0.02)
+        raise RuntimeError("the model never started answering")
+
 
 @contextmanager
 def llama_server() -> Iterator[LlamaServer]:
@@ -107,6 +121,7 @@ def _serve(port: int, model: str) -> None:
     params.sampling.temp = 0.0
     params.sampling.seed = 1
     params.warmup = False
+    params.endpoint_slots = True  # tests watch generation start (GET /slots)
     server = xllamacpp.Server(params)  # serves on its own threads while the object lives
     signal.pause()
     del server

@@ -7,6 +7,7 @@ dropped, and a server that dies mid-answer or is too slow ends in the extractive
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,24 @@ def test_the_answer_is_the_models_with_its_markers_as_citations(
         assert rewriter.order == [2] and "[1]" in body and "[7]" not in body
 
 
-def test_a_server_killed_mid_answer_ends_with_the_extractive_answer(
+def test_a_server_killed_mid_answer_gives_the_extractive_answer(
+    seed_index: Path,
+    embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    """Not streamed: nothing has reached the client, so the reply is the extractive answer."""
+    with llama_server() as doomed:
+        app = create_app(ragqa_settings(seed_index, doomed), embedder=embedder)
+        with live_server(app) as base:
+            killer = threading.Thread(target=doomed.kill_once_generating)
+            killer.start()
+            text, extra = complete(client(base), [{"role": "user", "content": OFFICER}], False)
+            killer.join()
+    assert extra["ragqa"]["engine"] == "extractive"
+    assert extra["ragqa"]["fallback"].startswith("upstream connection failed"), extra["ragqa"]
+    assert text.startswith("OpenAI’s chief research officer Mark Chen") and extra["citations"]
+
+
+def test_a_server_killed_mid_stream_ends_with_the_extractive_answer(
     seed_index: Path,
     embedder,  # type: ignore[no-untyped-def]
 ) -> None:
