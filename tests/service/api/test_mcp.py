@@ -179,17 +179,31 @@ def test_stdio_server_spawned_by_the_sdk_client(seed_index: Path, seed_server: s
     check(result, lambda d: httpx.get(f"{seed_server}/v1/documents/{d}").json())
 
 
-def test_stdio_without_an_index_answers_with_a_tool_error(tmp_path: Path) -> None:
+def test_stdio_without_an_index_answers_with_a_tool_error_until_one_is_built(
+    tmp_path: Path,
+    corpus: Path,
+    embedder,  # type: ignore[no-untyped-def]
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGQA_")}
+    index = tmp_path / "none"
     params = StdioServerParameters(
-        command=RAGQA, args=["mcp", "--index", str(tmp_path / "none")], env=env
+        command=RAGQA,
+        args=["mcp", "--index", str(index)],
+        env=env | {"HF_HUB_OFFLINE": "1", "RAGQA_RELOAD_INTERVAL": "0.2"},
     )
 
     async def body(client: Client) -> Any:
-        return await client.call_tool("ask", {"question": QUESTION})
+        before = await client.call_tool("ask", {"question": QUESTION})
+        build_index(corpus, index, embedder)
+        deadline = time.monotonic() + 60
+        while (after := await client.call_tool("ask", {"question": QUESTION})).is_error:
+            assert time.monotonic() < deadline, after.content[0].text
+            await asyncio.sleep(0.2)
+        return before, after
 
-    result = run(Client(params, read_timeout_seconds=120), body)
-    assert result.is_error and "index not ready" in result.content[0].text
+    before, after = run(Client(params, read_timeout_seconds=120), body)
+    assert before.is_error and "index not ready" in before.content[0].text
+    assert "27%" in after.structured_content["answer"]["text"]
 
 
 def test_mcp_needs_a_key_when_keys_are_set(seed_index: Path, embedder) -> None:  # type: ignore[no-untyped-def]
