@@ -102,42 +102,43 @@ def test_the_answer_is_the_models_with_its_markers_as_citations(
         assert rewriter.order == [2] and "[1]" in body and "[7]" not in body
 
 
+@pytest.fixture
+def doomed(seed_index: Path, embedder) -> Iterator[tuple[LlamaServer, str]]:  # type: ignore[no-untyped-def]
+    """ragqa on a llama.cpp server of its own, for a test to kill: (that server, ragqa's URL)."""
+    with llama_server() as server:
+        app = create_app(ragqa_settings(seed_index, server), embedder=embedder)
+        with live_server(app) as base:
+            yield server, base
+
+
 def test_a_server_killed_mid_answer_gives_the_extractive_answer(
-    seed_index: Path,
-    embedder,  # type: ignore[no-untyped-def]
+    doomed: tuple[LlamaServer, str],
 ) -> None:
     """Not streamed: nothing has reached the client, so the reply is the extractive answer."""
-    with llama_server() as doomed:
-        app = create_app(ragqa_settings(seed_index, doomed), embedder=embedder)
-        with live_server(app) as base:
-            killer = threading.Thread(target=doomed.kill_once_generating)
-            killer.start()
-            text, extra = complete(client(base), [{"role": "user", "content": OFFICER}], False)
-            killer.join()
+    server, base = doomed
+    killer = threading.Thread(target=server.kill_once_generating)
+    killer.start()
+    text, extra = complete(client(base), [{"role": "user", "content": OFFICER}], False)
+    killer.join()
     assert extra["ragqa"]["engine"] == "extractive"
     assert extra["ragqa"]["fallback"].startswith("upstream connection failed"), extra["ragqa"]
     assert text.startswith("OpenAI’s chief research officer Mark Chen") and extra["citations"]
 
 
 def test_a_server_killed_mid_stream_ends_with_the_extractive_answer(
-    seed_index: Path,
-    embedder,  # type: ignore[no-untyped-def]
+    doomed: tuple[LlamaServer, str],
 ) -> None:
-    with llama_server() as doomed:
-        app = create_app(ragqa_settings(seed_index, doomed), embedder=embedder)
-        with live_server(app) as base:
-            stream = client(base).chat.completions.create(
-                model="ragqa",
-                messages=[{"role": "user", "content": OFFICER}],
-                stream=True,
-            )
-            pieces, last = [], None
-            for chunk in stream:
-                content = chunk.choices[0].delta.content if chunk.choices else None
-                if content and doomed.process.poll() is None:
-                    doomed.kill()  # the model has started answering: stop its server
-                pieces.append(content or "")
-                last = chunk
+    server, base = doomed
+    stream = client(base).chat.completions.create(
+        model="ragqa", messages=[{"role": "user", "content": OFFICER}], stream=True
+    )
+    pieces, last = [], None
+    for chunk in stream:
+        content = chunk.choices[0].delta.content if chunk.choices else None
+        if content and server.process.poll() is None:
+            server.kill()  # the model has started answering: stop its server
+        pieces.append(content or "")
+        last = chunk
     text = "".join(pieces)
     meta = (last.model_extra or {}) if last else {}
     assert "\n\n(The model's answer broke off: upstream connection failed" in text
