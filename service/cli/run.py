@@ -150,8 +150,9 @@ def ask(question: str, top_k: int, as_json: bool, **options: Any) -> None:
 @index_opt
 @model_opt
 def mcp_(**options: Any) -> None:
-    """Serve the MCP tools (ask, get_document) over stdio, for Claude Desktop, Claude Code and
-    other clients that start a local process. Logs go to stderr; stdout is the protocol."""
+    """Serve the MCP tools (ask, get_document, list_documents) and document resources over stdio,
+    for Claude Desktop, Claude Code and other clients that start a local process; a rebuilt index
+    is served within the reload interval. Logs go to stderr; stdout is the protocol."""
     import logging
 
     from indexer.errors import RagqaError
