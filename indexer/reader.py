@@ -151,27 +151,7 @@ class IndexReader:
         """One page of the documents passing ``filters`` (and with ``title_contains`` in the
         title), in doc_id order, starting after the doc_id ``after``: doc_id, title, source,
         published, length."""
-        where, params = _document_filter(filters, title_contains)
-        if after is not None:
-            where += " AND d.doc_id > ?"
-            params.append(after)
-        return (
-            self.db()
-            .execute(
-                "SELECT d.doc_id, d.title, d.source, d.published, length(d.text) AS length"
-                f" FROM documents d WHERE {where} ORDER BY d.doc_id LIMIT ?",
-                [*params, limit],
-            )
-            .fetchall()
-        )
-
-    def count_documents(self, filters: Any, title_contains: str | None = None) -> int:
-        where, params = _document_filter(filters, title_contains)
-        return int(
-            self.db()
-            .execute(f"SELECT count(*) FROM documents d WHERE {where}", params)
-            .fetchone()[0]
-        )
+        return documents_page(self.db(), filters, title_contains, after, limit)
 
     def chunks(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
         wanted = [int(i) for i in ids if int(i) >= 0]
@@ -277,6 +257,21 @@ class IndexReader:
     def close(self) -> None:
         for db in self._connections:
             db.close()
+
+
+def documents_page(
+    db: sqlite3.Connection, filters: Any, title_contains: str | None, after: str | None, limit: int
+) -> list[sqlite3.Row]:
+    """Keyset paging on the primary key: a page costs the rows read to fill it, wherever it is."""
+    where, params = _document_filter(filters, title_contains)
+    if after is not None:
+        where += " AND d.doc_id > ?"
+        params.append(after)
+    return db.execute(
+        "SELECT d.doc_id, d.title, d.source, d.published, length(d.text) AS length"
+        f" FROM documents d WHERE {where} ORDER BY d.doc_id LIMIT ?",
+        [*params, limit],
+    ).fetchall()
 
 
 def _document_filter(filters: Any, title_contains: str | None = None) -> tuple[str, list[Any]]:
