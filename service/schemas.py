@@ -120,8 +120,8 @@ class Answer(BaseModel):
     confidence: float = Field(
         ge=0.0,
         le=1.0,
-        description="With the reranker: the estimated probability that the answer holds the fact "
-        "asked for (no answer is given below the calibrated threshold). Without it: 0.5 at the "
+        description="With the reranker: the estimated probability that the corpus answers the "
+        "question (no answer is given below the calibrated threshold). Without it: 0.5 at the "
         "abstention threshold.",
     )
     short: ShortAnswer | None = Field(

@@ -178,6 +178,33 @@ def holds(text: str, kind: Kind, question: str) -> bool:
     return any(m and m not in asked for m in mentions(text, kind))
 
 
+# A yes-no question opens with an auxiliary ("Did the agency confirm …?"), maybe after a source
+# ("According to his attorney, did …?"). The sentence that settles one usually says so in words
+# of polarity: a negation, a denial or refusal, a confirmation ("never intended to", "declined to
+# comment", "denied that it had settled").
+_YES_NO = re.compile(
+    r"^(?:(?:according to|in|on|after|before|as of|per)\b[^,]{0,60},\s*)?"
+    r"(?:is|are|was|were|am|do|does|did|has|have|had|will|would|can|could|should|shall|may|might"
+    r"|must)(?:n[’']t)?\s"
+)
+_POLARITY = re.compile(
+    r"\b(?:not|no|never|none|nor|neither|without|denied|denies|deny|declined|declines|refused"
+    r"|refuses|rejected|rejects|confirmed|confirms|admitted|admits|acknowledged|acknowledges"
+    r"|agreed|agrees|conceded|cannot)\b|n[’']t\b",
+    re.IGNORECASE,
+)
+
+
+def is_yes_no(question: str) -> bool:
+    """Whether ``question`` asks for a yes or a no."""
+    return bool(_YES_NO.match(question.casefold().lstrip()))
+
+
+def settles(text: str) -> bool:
+    """Whether ``text`` has a word of polarity that may settle a yes-no question."""
+    return bool(_POLARITY.search(text))
+
+
 # Kinds an answer cannot do without: a sentence with no amount of money does not say what
 # something cost, nor one naming no position what someone's was. The others (a "When" answered
 # by "after the war", a "Who" by "the Huguenots") are too often answered in words the patterns

@@ -12,8 +12,8 @@ few sentences:
    features; the best one is the answer candidate.
 4. Passages are reordered from their retrieval score, their best sentence score and the stage-2
    score of their best scored sentence.
-5. The answer's *confidence* is a probability that it holds the fact asked for, from the
-   candidate's scores; below a threshold the answer is withheld.
+5. The answer's *confidence* is a probability that the corpus answers the question at all, from
+   the candidate's scores and the type evidence; below a threshold the answer is withheld.
 
 Every scorer is linear, its weights in ``answer_model.json`` with the command that refits them
 (``eval/fit_answer_model.py``); the measurements that chose this design: docs/answers.md.
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.reader import IndexReader
-from service.qa.answer_types import expected_kind, holds
+from service.qa.answer_types import expected_kind, holds, is_yes_no, settles
 from service.qa.cross_encoder import CrossEncoder
 from service.qa.entity_types import AnswerType, answer_type, matches
 from service.qa.extract import ScoredSentence, rank_priors
@@ -126,7 +126,7 @@ class Candidate:
 class Reranked:
     hits: list[Hit]  # the new passage order
     windows: list[Candidate]  # the cross-encoded candidates, best answer first
-    confidence: float  # of windows[0] being an answer
+    confidence: float  # that the corpus answers the question (windows[0] the best answer)
 
 
 def stage1_features(
@@ -165,6 +165,7 @@ def stage1_features(
         "lead_in": float(text.rstrip().endswith(":")),
         "quote": float(bool(_QUOTE.search(text))),
         "heading": float(is_heading(text)),
+        "settles": float(is_yes_no(question) and settles(text)),
     }
 
 

@@ -58,9 +58,11 @@ def test_answers_the_answerable_seed_questions_and_abstains_otherwise(client: Te
             unanswered.append(q.question)
         if not q.answerable:
             assert answer is None, (q.question, answer)
-    # Measured: one of 20 below the threshold ("What did the former employee call the AI race?":
-    # the quote never names the race's subject, and the cross-encoder reads it as off-topic).
-    assert len(unanswered) <= 1, unanswered
+    # Measured: two of 20 below the threshold ("What is OpenAI valued at?", "How many employees
+    # spoke about the reallocation of resources?"): a question asking for an amount or a count is
+    # the form the corpus most often cannot answer, so its answer needs a higher cross-encoder
+    # score (docs/answers.md, "Confidence and abstention").
+    assert len(unanswered) <= 2, unanswered
 
 
 @pytest.mark.parametrize(

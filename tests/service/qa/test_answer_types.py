@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from service.qa.answer_types import Kind, expected_kind, holds
+from service.qa.answer_types import Kind, expected_kind, holds, is_yes_no, settles
 from service.qa.spans import answer_span
 
 
@@ -99,6 +99,37 @@ class S:
 def span(texts: list[str], best: int, question: str) -> list[str]:
     sentences = [S(t) for t in texts]
     return [s.text for s in answer_span(sentences, best, expected_kind(question), question)]
+
+
+@pytest.mark.parametrize(
+    ("question", "yes_no"),
+    [
+        ("Did McClatchy and Tribune confirm that merger talks had restarted?", True),
+        ("According to his attorney, did Patrick Carlineo mean to hurt Ilhan Omar?", True),
+        ("Can the Nintendo Switch Lite be docked so you can play on a TV?", True),
+        ("Isn’t OpenAI valued at $500 billion?", True),
+        ("Why did Jerry Tworek leave OpenAI?", False),
+        ("Who did Tworek work with?", False),
+        ("Island hopping: where did they go?", False),
+    ],
+)
+def test_a_yes_no_question_opens_with_an_auxiliary(question: str, yes_no: bool) -> None:
+    assert is_yes_no(question) is yes_no
+
+
+@pytest.mark.parametrize(
+    ("text", "polar"),
+    [
+        ("The Attorney General’s office had no comment.", True),
+        ("Carlineo never intended to harm anyone, his attorney said.", True),
+        ("Dick Clark Productions denied that it had settled.", True),
+        ("The Lite can’t slide into a dock.", True),
+        ("Big Machine Records released her first six albums.", False),
+        ("Notably, the console is smaller.", False),
+    ],
+)
+def test_words_of_polarity_may_settle_a_yes_no_question(text: str, polar: bool) -> None:
+    assert settles(text) is polar
 
 
 def test_one_sentence_when_it_answers_alone() -> None:
