@@ -48,7 +48,7 @@ STAGE1 = (
     "kind_pattern lead_in quote heading settles"
 ).split()
 STAGE2 = [*STAGE1, "cross", "cross_gap", "stage1", "stage1_gap"]
-PASSAGES = "served retrieval evidence rank read answer_gap cross_gap".split()
+PASSAGES = "served retrieval evidence rank read answer_gap cross_gap type_any".split()
 CONFIDENCE = "cross answer margin typed type_match type_missing type_absent stage1".split()
 HITS = 15
 MARGINS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0]
@@ -248,6 +248,10 @@ def passage_rows(q: dict[str, Any], stages: dict[str, Any]) -> list[dict[str, fl
                 "read": float(bool(read)),
                 "answer_gap": max(score[i] for i in read) - top_s if read else -10.0,
                 "cross_gap": max(cross[i] for i in read) - top_c if read else -10.0,
+                "type_any": max(
+                    (q["candidates"][i]["features"]["type_match"] for i in p["members"]),
+                    default=0.0,
+                ),
             }
         )
     return out

@@ -268,16 +268,23 @@ class Reranker:
         scored: dict[int, list[ScoredSentence]],
         asked: str | None = None,
     ) -> Reranked:
-        windows = self.score_windows(question, self.candidates(question, hits, scored, asked))
-        return Reranked(self.order(hits, scored, windows), windows, self.confidence(windows))
+        pool = self.candidates(question, hits, scored, asked)
+        windows = self.score_windows(question, pool)
+        return Reranked(self.order(hits, scored, windows, pool), windows, self.confidence(windows))
 
     def order(
-        self, hits: list[Hit], scored: dict[int, list[ScoredSentence]], windows: list[Candidate]
+        self,
+        hits: list[Hit],
+        scored: dict[int, list[ScoredSentence]],
+        windows: list[Candidate],
+        pool: list[Candidate],
     ) -> list[Hit]:
-        """Passages by the passage scorer: retrieval, evidence and their best read sentence."""
+        """Passages by the passage scorer: retrieval, evidence, their best read sentence, and
+        whether any of their sentences in ``pool`` holds an entity of the asked type."""
         if not windows or not hits:
             return hits
         by_sentence = {c.sentence.sentence_id: c for c in windows}
+        typed = {c.sentence.sentence_id: c.features["type_match"] for c in pool}
         top_answer = max(c.score or 0.0 for c in windows)
         top_cross = max(c.cross or 0.0 for c in windows)
         top = max(h.score for h in hits) or 1.0
@@ -285,7 +292,10 @@ class Reranker:
         for rank, hit in enumerate(hits):
             sentences = scored.get(hit.chunk.id, [])
             read = [by_sentence[s.sentence_id] for s in sentences if s.sentence_id in by_sentence]
-            values = passage_features(hit, sentences, read, rank, top, top_answer, top_cross)
+            type_any = max((typed.get(s.sentence_id, 0.0) for s in sentences), default=0.0)
+            values = passage_features(
+                hit, sentences, read, rank, top, top_answer, top_cross, type_any
+            )
             keyed.append((self.model.passages(values), rank, hit))
         keyed.sort(key=lambda k: (-k[0], k[1]))
         # The served score is the passage scorer's: it orders them. The retrieval score stays.
@@ -335,7 +345,10 @@ def passage_features(
     top: float,
     top_answer: float,
     top_cross: float,
+    type_any: float = 0.0,
 ) -> dict[str, float]:
+    """``type_any``: 1 when a sentence of the passage among the candidates holds an entity of
+    the asked type that the question does not name."""
     evidence = max((s.score for s in sentences if not s.is_title), default=0.0)
     return {
         "served": hit.score / top,
@@ -345,6 +358,7 @@ def passage_features(
         "read": float(bool(read)),
         "answer_gap": max((c.score or 0.0) for c in read) - top_answer if read else UNSCORED_GAP,
         "cross_gap": max((c.cross or 0.0) for c in read) - top_cross if read else UNSCORED_GAP,
+        "type_any": type_any,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,29 @@ def test_the_cross_encoder_reads_only_the_configured_windows(
     answerer = build_answerer(settings, embedder, cross_encoder=Counting())  # type: ignore[arg-type]
     assert ask(answerer, "Who is OpenAI's chief research officer?").answer is not None
     assert seen[0] == 3 and all(n == 1 for n in seen[1:]) and len(seen) <= 2
+
+
+def test_a_passage_with_an_entity_of_the_asked_type_scores_higher(answerer: Answerer) -> None:
+    question = "What year did Jerry Tworek join OpenAI?"
+    reranker = answerer.reranker
+    assert reranker is not None
+    retrieval = answerer.retriever.retrieve(question, 15)
+    hits, scored = answerer.order(question, retrieval.query, retrieval.hits)
+    pool = reranker.candidates(question, hits, scored)
+    windows = reranker.score_windows(question, pool)
+    typed = {c.sentence.sentence_id for c in pool if c.features["type_match"]}
+    untyped = [replace(c, features=c.features | {"type_match": 0.0}) for c in pool]
+    scores = {h.chunk.id: h.score for h in reranker.order(hits, scored, windows, pool)}
+    without = {h.chunk.id: h.score for h in reranker.order(hits, scored, windows, untyped)}
+    weight = dict(zip(reranker.model.passages.features, reranker.model.passages.weights))
+    assert weight["type_any"] > 0
+    holding = {
+        h.chunk.id for h in hits if any(s.sentence_id in typed for s in scored[h.chunk.id])
+    }
+    assert holding and len(holding) < len(hits)
+    for chunk_id, score in scores.items():
+        expected = weight["type_any"] if chunk_id in holding else 0.0
+        assert score - without[chunk_id] == pytest.approx(expected)
 
 
 def test_the_parameter_file_names_the_command_that_refits_it() -> None:
