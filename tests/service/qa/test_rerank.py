@@ -168,11 +168,10 @@ def test_a_passage_with_an_entity_of_the_asked_type_scores_higher(answerer: Answ
     untyped = [replace(c, features=c.features | {"type_match": 0.0}) for c in pool]
     scores = {h.chunk.id: h.score for h in reranker.order(hits, scored, windows, pool)}
     without = {h.chunk.id: h.score for h in reranker.order(hits, scored, windows, untyped)}
-    weight = dict(zip(reranker.model.passages.features, reranker.model.passages.weights))
+    passages = reranker.model.passages
+    weight = dict(zip(passages.features, passages.weights, strict=True))
     assert weight["type_any"] > 0
-    holding = {
-        h.chunk.id for h in hits if any(s.sentence_id in typed for s in scored[h.chunk.id])
-    }
+    holding = {h.chunk.id for h in hits if any(s.sentence_id in typed for s in scored[h.chunk.id])}
     assert holding and len(holding) < len(hits)
     for chunk_id, score in scores.items():
         expected = weight["type_any"] if chunk_id in holding else 0.0
