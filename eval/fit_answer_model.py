@@ -47,7 +47,9 @@ STAGE1 = (
     "pre cosine coverage retrieval pre_rank passage_rank log_words typed type_match person_match "
     "kind_pattern lead_in quote heading settles"
 ).split()
-STAGE2 = [*STAGE1, "cross", "cross_gap", "stage1", "stage1_gap"]
+# A reason cue helps only once the cross-encoder has read the windows (stage 1 with it chose
+# slightly worse windows: docs/answers.md).
+STAGE2 = [*STAGE1, "reason_cue", "cross", "cross_gap", "stage1", "stage1_gap"]
 PASSAGES = "served retrieval evidence rank read answer_gap cross_gap type_any".split()
 CONFIDENCE = "cross answer margin typed type_match type_missing type_absent stage1".split()
 HITS = 15

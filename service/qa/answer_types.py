@@ -195,6 +195,22 @@ _POLARITY = re.compile(
 )
 
 
+# Words that give a reason or a motive: the sentence that answers a why-question often has one
+# ("…, saying he wanted to explore …", "due to federal regulations") where a sentence that only
+# restates the event ("X has left OpenAI after seven years") does not.
+_REASON_CUE = re.compile(
+    r"\b(?:because|due to|since|as a result|so that|in order to|citing|cited|blamed|blame"
+    r"|reasons?|caused|causes|led to|thanks to|amid|driven by|attributed|result of|stems? from"
+    r"|wanted to|wants to|saying)\b",
+    re.IGNORECASE,
+)
+
+
+def gives_reason(text: str) -> bool:
+    """Whether ``text`` has a word that gives a reason or a motive."""
+    return bool(_REASON_CUE.search(text))
+
+
 def is_yes_no(question: str) -> bool:
     """Whether ``question`` asks for a yes or a no."""
     return bool(_YES_NO.match(question.casefold().lstrip()))

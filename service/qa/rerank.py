@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.reader import IndexReader
-from service.qa.answer_types import expected_kind, holds, is_yes_no, settles
+from service.qa.answer_types import Kind, expected_kind, gives_reason, holds, is_yes_no, settles
 from service.qa.cross_encoder import CrossEncoder
 from service.qa.entity_types import AnswerType, answer_type, matches
 from service.qa.extract import ScoredSentence, rank_priors
@@ -166,6 +166,7 @@ def stage1_features(
         "quote": float(bool(_QUOTE.search(text))),
         "heading": float(is_heading(text)),
         "settles": float(is_yes_no(question) and settles(text)),
+        "reason_cue": float(kind == Kind.REASON and gives_reason(text)),
     }
 
 

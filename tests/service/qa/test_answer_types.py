@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from service.qa.answer_types import Kind, expected_kind, holds, is_yes_no, settles
+from service.qa.answer_types import Kind, expected_kind, gives_reason, holds, is_yes_no, settles
 from service.qa.spans import answer_span
 
 
@@ -130,6 +130,20 @@ def test_a_yes_no_question_opens_with_an_auxiliary(question: str, yes_no: bool) 
 )
 def test_words_of_polarity_may_settle_a_yes_no_question(text: str, polar: bool) -> None:
     assert settles(text) is polar
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Tworek left OpenAI, saying he wanted to explore other research.", True),
+        ("US versions will have the regular mirrors due to federal regulations.", True),
+        ("Oil fell because Russia is unlikely to cut its output.", True),
+        ("Jerry Tworek has left OpenAI after seven years.", False),
+        ("The departure of Jerry Tworek marks the end of an era for OpenAI.", False),
+    ],
+)
+def test_words_that_give_a_reason(text: str, reason: bool) -> None:
+    assert gives_reason(text) is reason
 
 
 def test_one_sentence_when_it_answers_alone() -> None:
