@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from service.qa.answer_types import expected_kind
-from service.qa.entity_types import answer_type, matches
+from service.qa.entity_types import answer_type, asked_currency, in_currency, matches
 from service.qa.extract import ScoredSentence
 from service.qa.rerank import Candidate, Reranker, is_heading
 from service.qa.spans import answer_span
@@ -123,15 +123,22 @@ def short_answer(
     asked: str | None = None,
 ) -> Short | None:
     """The first entity of the asked type in the best sentence (else in the rest of the span)
-    that the question does not already name."""
+    that the question does not already name; for an amount asked in a currency ("… in euros?"),
+    the first in that currency when there is one."""
     atype = answer_type(question)
     if atype is None or not reranker.reader.has_entities:
         return None
     found = reranker.reader.entities(s.sentence_id for s in span)
     ordered = [best.sentence] + [s for s in span if s.sentence_id != best.sentence.sentence_id]
-    for s in ordered:
-        for label, start, end in found.get(s.sentence_id, []):
-            text = s.text[start - s.start : end - s.start]
-            if matches(atype, label, text, asked or question):
-                return Short(text, s.doc_id, start, end)
-    return None
+    shorts = [
+        Short(text, s.doc_id, start, end)
+        for s in ordered
+        for label, start, end in found.get(s.sentence_id, [])
+        if matches(atype, label, text := s.text[start - s.start : end - s.start], asked or question)
+    ]
+    marks = asked_currency(question) if atype.name == "money" else None
+    if marks is not None:
+        return next(
+            (x for x in shorts if in_currency(x.text, marks)), shorts[0] if shorts else None
+        )
+    return shorts[0] if shorts else None

@@ -151,6 +151,35 @@ _YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
 _TIME_UNIT = re.compile(rf"\b{TIME_UNIT}\b", re.IGNORECASE)
 
 
+# What marks an amount in each currency a question may ask for ("How much … in euros?").
+_CURRENCY_MARKS = {
+    "euro": ("€", "euro", "eur"),
+    "pound": ("£", "pound", "sterling", "gbp"),
+    "sterling": ("£", "pound", "sterling", "gbp"),
+    "dollar": ("$", "dollar", "usd"),
+    "yen": ("¥", "yen", "jpy"),
+    "yuan": ("yuan", "renminbi", "rmb", "cny"),
+    "rupee": ("₹", "rupee", "rs", "inr"),
+    "franc": ("franc", "chf"),
+    "won": ("₩", "won", "krw"),
+}
+_ASKED_CURRENCY = re.compile(
+    r"\b(?:in|into) (euro|pound|sterling|dollar|yen|yuan|rupee|franc|won)s?\b"
+)
+
+
+def asked_currency(question: str) -> tuple[str, ...] | None:
+    """The marks of the currency a question asks an amount in ("… in euros?"), or None."""
+    m = _ASKED_CURRENCY.search(question.casefold())
+    return _CURRENCY_MARKS[m.group(1)] if m else None
+
+
+def in_currency(entity: str, marks: tuple[str, ...]) -> bool:
+    """Whether an amount is written in the currency with these ``marks``."""
+    words = set(_TOKEN.findall(entity.casefold()))
+    return any(m in entity if not m.isalpha() else m in words or m + "s" in words for m in marks)
+
+
 def is_new(entity: str, question: str) -> bool:
     """Whether the question does not already name ``entity`` (most of its words are new)."""
     words = _TOKEN.findall(entity.casefold())

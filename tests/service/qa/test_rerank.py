@@ -202,3 +202,37 @@ def test_chat_and_mcp_give_one_cited_line_per_part(answerer: Answerer) -> None:
     detailed = render_answer(response, answerer.retriever.reader.document, detail=True)
     assert detailed.text.startswith(f"{first}\n\n{second}\n\nSources:\n[1] ")
     assert detailed.citations == reply.citations
+
+
+def test_an_amount_asked_in_a_currency_is_short_answered_in_it(
+    tmp_path: Path,
+    embedder,  # type: ignore[no-untyped-def]
+    entities,  # type: ignore[no-untyped-def]
+    cross_encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    from indexer.build import build_index
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "deal.txt").write_text(
+        "Siemens sells its rail signalling unit\n\n"
+        "Siemens has agreed to sell its rail signalling unit to Alstom. The deal is worth "
+        "$5.9 billion (€5.3 billion), the companies said on Tuesday. The unit employs 9,000 "
+        "people in 30 countries and had sales of $2.1 billion last year.\n",
+        "utf-8",
+    )
+    index = tmp_path / "index"
+    build_index(corpus, index, embedder, entities=entities)
+    answerer = build_answerer(
+        Settings(index_dir=index, reranker_threshold=0.0), embedder, cross_encoder=cross_encoder
+    )
+    shorts = {}
+    for currency in ("euros", "dollars"):
+        answer = ask(
+            answerer, f"How much is the Siemens signalling deal worth in {currency}?"
+        ).answer
+        assert answer is not None and answer.short is not None, answer
+        assert "$5.9 billion" in answer.text and "€5.3 billion" in answer.text
+        shorts[currency] = answer.short.text
+    assert "€" in shorts["euros"] and "5.3" in shorts["euros"], shorts
+    assert "$" in shorts["dollars"] and "5.9" in shorts["dollars"], shorts
