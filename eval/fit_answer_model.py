@@ -34,7 +34,7 @@ import pickle
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.optimize import minimize
@@ -207,13 +207,26 @@ def matrix(rows: list[dict[str, float]], names: list[str]) -> np.ndarray:
     )
 
 
-def run_stages(q: dict[str, Any], m1: Softmax, m2: Softmax, windows: int) -> dict[str, Any]:
+class Reading(NamedTuple):
+    """Which candidates the cross-encoder reads (``service.qa.rerank.read``): of the ``most``
+    best by stage 1, the first ``least`` and those within ``gap`` of the best (all when None)."""
+
+    most: int
+    least: int = 1
+    gap: float | None = None
+
+
+def run_stages(q: dict[str, Any], m1: Softmax, m2: Softmax, windows: Reading) -> dict[str, Any]:
     """Stage 1, the read windows and stage 2 for one question, as the service runs them."""
     cands = q["candidates"]
     if not cands:
         return {"windows": []}
     s1 = m1(matrix([c["features"] for c in cands], STAGE1))
-    order = [i for i in np.argsort(-s1, kind="stable") if cands[i]["cross"] is not None][:windows]
+    order = [i for i in np.argsort(-s1, kind="stable") if cands[i]["cross"] is not None]
+    order = order[: windows.most]
+    if windows.gap is not None and order:
+        top = s1[order[0]]
+        order = [i for n, i in enumerate(order) if n < windows.least or top - s1[i] <= windows.gap]
     if not order:
         return {"windows": []}
     cross = np.array([cands[i]["cross"] for i in order])
@@ -289,7 +302,7 @@ def weights_for(questions: list[dict[str, Any]], balance: float) -> list[float]:
 
 
 def fit_all(
-    train: list[dict[str, Any]], windows: int, balance: float, unanswerable_weight: float = 3.0
+    train: list[dict[str, Any]], windows: Reading, balance: float, unanswerable_weight: float = 3.0
 ) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
 
@@ -355,7 +368,7 @@ class _Identity(Softmax):
         return np.zeros(len(x))
 
 
-def predict(q: dict[str, Any], models: dict[str, Any], windows: int) -> dict[str, Any]:
+def predict(q: dict[str, Any], models: dict[str, Any], windows: Reading) -> dict[str, Any]:
     st = run_stages(q, models["stage1"], models["stage2"], windows)
     out: dict[str, Any] = {"q": q, "stages": st}
     if q["passages"]:
@@ -379,6 +392,8 @@ def report(preds: list[dict[str, Any]], threshold: float, margin: float) -> dict
         q = p["q"]
         keys = [q["set"], (q["set"], q["kind"])]
         answered = bool(p["stages"]["windows"]) and p["confidence"] >= threshold
+        for k in keys:
+            rows[k]["windows_read"].append(len(p["stages"]["windows"]))
         if not q["answerable"]:
             for k in keys:
                 rows[k]["abstained"].append(not answered)
@@ -459,7 +474,19 @@ def main() -> int:
         default="title",
         help="What the cross-encoder reads before each window (the article's headline, or nothing).",
     )
-    ap.add_argument("--windows", type=int, default=5, help="Sentences the service cross-encodes.")
+    ap.add_argument(
+        "--windows", type=int, default=5, help="Most sentences the service cross-encodes."
+    )
+    ap.add_argument(
+        "--min-windows", type=int, default=2, help="Sentences it cross-encodes in any case."
+    )
+    ap.add_argument(
+        "--window-gap",
+        type=float,
+        default=2.5,
+        help="It reads the others only within this much of the best stage-1 score (a negative "
+        "value: all of them).",
+    )
     ap.add_argument("--balance", type=float, default=0.5, help="0: sets weigh by size; 1: equally.")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--cache", type=Path, default=None, help="Where collected candidates are kept.")
@@ -493,14 +520,18 @@ def main() -> int:
         questions += got
     from sklearn.model_selection import GroupKFold
 
+    reading = Reading(
+        args.windows, args.min_windows, None if args.window_gap < 0 else args.window_gap
+    )
+
     groups = [q["group"] for q in questions]
     preds: list[dict[str, Any]] = [{}] * len(questions)
     for train_idx, test_idx in GroupKFold(n_splits=args.folds).split(questions, groups=groups):
         models = fit_all(
-            [questions[i] for i in train_idx], args.windows, args.balance, args.unanswerable_weight
+            [questions[i] for i in train_idx], reading, args.balance, args.unanswerable_weight
         )
         for i in test_idx:
-            preds[i] = predict(questions[i], models, args.windows)
+            preds[i] = predict(questions[i], models, reading)
     if os.environ.get("FIT_DUMP"):
         Path(os.environ["FIT_DUMP"]).write_bytes(pickle.dumps(preds))
     candidates = sorted({round(p["confidence"], 3) for p in preds} | {0.0})
@@ -556,7 +587,7 @@ def main() -> int:
     print("ceiling: a right span in the pool / cross-encoded / windows / first (answerable)")
     for name, values in sorted(limits.items()):
         print(f"  {name}: {values}")
-    models = fit_all(questions, args.windows, args.balance, args.unanswerable_weight)
+    models = fit_all(questions, reading, args.balance, args.unanswerable_weight)
     conf = models["confidence"]
     params = {
         "stage1": models["stage1"].export(),
@@ -571,8 +602,12 @@ def main() -> int:
         "threshold": best_t,
         "span_margin": best_margin,
         "context": args.context,
+        "min_windows": reading.least,
+        "window_gap": reading.gap,
         "fitted": {
             "command": f"python eval/fit_answer_model.py --context {args.context} "
+            + f"--windows {args.windows} --min-windows {args.min_windows} "
+            + f"--window-gap {args.window_gap} "
             + " ".join(f"--set {s}" for s in args.set),
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "windows": args.windows,

@@ -87,6 +87,10 @@ class AnswerModel:
     # What the cross-encoder reads before each window: "title" (the article's headline, which
     # names what "the company" or "he" is) or "none". The weights were fitted with it.
     context: str = "none"
+    # Of the ``windows`` best candidates, those after the first ``min_windows`` whose stage-1
+    # score is more than ``window_gap`` below the best are not read (None: all are read).
+    min_windows: int = 1
+    window_gap: float | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> AnswerModel:
@@ -105,6 +109,8 @@ class AnswerModel:
             span_margin=float(d["span_margin"]),
             fitted=d.get("fitted", {}),
             context=str(d.get("context", "none")),
+            min_windows=int(d.get("min_windows", 1)),
+            window_gap=None if d.get("window_gap") is None else float(d["window_gap"]),
         )
 
 
@@ -248,8 +254,9 @@ class Reranker:
         return out
 
     def score_windows(self, question: str, pool: list[Candidate]) -> list[Candidate]:
-        """Cross-encode the best ``windows`` candidates; stage-2 scores, best first."""
-        chosen = pool[: self.windows]
+        """Cross-encode the best of the ``windows`` best candidates (``read``); stage-2 scores,
+        best first."""
+        chosen = read(pool[: self.windows], self.model.min_windows, self.model.window_gap)
         if not chosen:
             return []
         logits = self.cross_encoder.score(
@@ -318,6 +325,16 @@ class Reranker:
     def window_text(self, hit: Hit, texts: list[str]) -> str:
         """What the cross-encoder reads for sentences of ``hit``: with the model's context."""
         return window_text(self.model.context, hit.chunk.title, texts)
+
+
+def read(ranked: list[Candidate], least: int, gap: float | None) -> list[Candidate]:
+    """The candidates (best by stage 1 first) worth a cross-encoder call: at least ``least``,
+    then those within ``gap`` of the best stage-1 score. Where stage 1 is sure, fewer are read:
+    each costs about 17 ms here."""
+    if gap is None or not ranked:
+        return ranked
+    top = ranked[0].stage1
+    return [c for n, c in enumerate(ranked) if n < least or top - c.stage1 <= gap]
 
 
 def window_text(context: str, title: str | None, texts: list[str]) -> str:
