@@ -127,7 +127,11 @@ class Settings(BaseSettings):
         "cross-encoder; empty means the bundled ms-marco-MiniLM-L-12-v2 (INT8 ONNX).",
     )
     reranker_windows: int = Field(
-        5, ge=1, le=50, description="Sentences the cross-encoder reads per question (one batch)."
+        5,
+        ge=1,
+        le=50,
+        description="Most sentences the cross-encoder reads per question: the first "
+        "two, then those within the fitted gap of the best by stage 1.",
     )
     reranker_threads: int | None = Field(
         None, ge=1, description="Threads per cross-encoder call; default: all cores."

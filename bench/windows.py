@@ -1,0 +1,75 @@
+"""In-process `/v1/ask` p50 with the reranking stage reading its windows adaptively (the
+default), reading all of them, and off, against the reference question encode of the same run.
+
+    python bench/windows.py --index news=NEWS_INDEX --index seed=SEED_INDEX
+
+NEWS_INDEX is `ragqa index --source ../shared/eval/news-dev/corpus --out NEWS_INDEX`; its
+reader-written questions are asked in turn (distinct questions). Other indexes are asked the two
+seed questions `make bench` asks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import NEWS, QUESTION, ask_timings, pct, timings
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--index", action="append", required=True, help="NAME=DIR (news: news-dev)")
+    ap.add_argument("--requests", type=int, default=200)
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from indexer.embed import SentenceTransformerEmbedder
+    from service.api.app import build_answerer, load_reranker_model
+    from service.settings import Settings
+
+    embedder = SentenceTransformerEmbedder()
+    encode = lambda: embedder._model.encode([QUESTION])  # noqa: E731
+    references = [pct(timings(encode, args.requests), 50)]
+    cross = load_reranker_model(Settings())
+    p50: dict[str, dict[str, float]] = {}
+    for spec in args.index:
+        name, index = spec.split("=", 1)
+        questions = [QUESTION, "What is continuous learning?"]
+        if name == "news":
+            lines = (NEWS / "questions.jsonl").read_text("utf-8").splitlines()
+            questions = [json.loads(line)["question"] for line in lines if line.strip()]
+        settings = Settings(index_dir=Path(index))
+        adaptive = build_answerer(settings, embedder, cross_encoder=cross)
+        every = build_answerer(settings, embedder, cross_encoder=cross)
+        assert every.reranker is not None
+        every.reranker.model = replace(every.reranker.model, window_gap=None)
+        off = build_answerer(Settings(index_dir=Path(index), reranker=False), embedder)
+        p50[name] = {
+            label: pct(ask_timings(answerer, questions, args.requests), 50)
+            for label, answerer in (("adaptive", adaptive), ("all_windows", every), ("off", off))
+        }
+    references.append(pct(timings(encode, args.requests), 50))
+    reference = min(references)
+    print(  # noqa: T201 - this is the report
+        json.dumps(
+            {
+                "reference_encode_ms_p50_start_end": references,
+                "inprocess_ms_p50": p50,
+                "over_encode_p50": {
+                    n: {k: round(v / reference, 2) for k, v in d.items()} for n, d in p50.items()
+                },
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
