@@ -208,7 +208,7 @@ def matrix(rows: list[dict[str, float]], names: list[str]) -> np.ndarray:
 
 
 class Reading(NamedTuple):
-    """Which candidates the cross-encoder reads (``service.qa.rerank.read``): of the ``most``
+    """Which candidates the cross-encoder reads (``service.qa.rerank.to_read``): of the ``most``
     best by stage 1, the first ``least`` and those within ``gap`` of the best (all when None)."""
 
     most: int

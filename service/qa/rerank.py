@@ -6,12 +6,13 @@ few sentences:
 1. *Stage 1* ranks the sentences of the top passages by what is already known about them
    (bi-encoder cosine, coverage of the question's words, the passage's retrieval score, whether
    the sentence holds an entity of the asked type, its shape), with no model call.
-2. The cross-encoder scores the ``windows`` best of them, each after its article's headline when
-   the fitted model says so (``context``).
+2. The cross-encoder scores the ``windows`` best of them (of those, only the first
+   ``min_windows`` and the ones within ``window_gap`` of the best stage-1 score), each after its
+   article's headline when the fitted model says so (``context``).
 3. *Stage 2* scores those sentences as answers from the cross-encoder's logit and the stage-1
    features; the best one is the answer candidate.
-4. Passages are reordered from their retrieval score, their best sentence score and the stage-2
-   score of their best scored sentence.
+4. Passages are reordered from their retrieval score, their best sentence score, the stage-2
+   score of their best scored sentence and whether one of their sentences holds the asked type.
 5. The answer's *confidence* is a probability that the corpus answers the question at all, from
    the candidate's scores and the type evidence; below a threshold the answer is withheld.
 
@@ -254,9 +255,9 @@ class Reranker:
         return out
 
     def score_windows(self, question: str, pool: list[Candidate]) -> list[Candidate]:
-        """Cross-encode the best of the ``windows`` best candidates (``read``); stage-2 scores,
+        """Cross-encode the best of the ``windows`` best candidates (``to_read``); stage-2 scores,
         best first."""
-        chosen = read(pool[: self.windows], self.model.min_windows, self.model.window_gap)
+        chosen = to_read(pool[: self.windows], self.model.min_windows, self.model.window_gap)
         if not chosen:
             return []
         logits = self.cross_encoder.score(
@@ -327,7 +328,7 @@ class Reranker:
         return window_text(self.model.context, hit.chunk.title, texts)
 
 
-def read(ranked: list[Candidate], least: int, gap: float | None) -> list[Candidate]:
+def to_read(ranked: list[Candidate], least: int, gap: float | None) -> list[Candidate]:
     """The candidates (best by stage 1 first) worth a cross-encoder call: at least ``least``,
     then those within ``gap`` of the best stage-1 score. Where stage 1 is sure, fewer are read:
     each costs about 17 ms here."""
