@@ -224,8 +224,12 @@ class Reranker:
         best = max(retrieved) or 1.0
         seen: dict[int, tuple[float, int, int, ScoredSentence]] = {}
         for i, (hit, prior) in enumerate(zip(top, rank_priors(retrieved), strict=True)):
-            for j, s in enumerate(scored.get(hit.chunk.id, [])):
-                if s.is_title:
+            sentences = scored.get(hit.chunk.id, [])
+            # A passage that is nothing but its title line (a one-line record whose text is its
+            # title) keeps it: there is nothing else to read.
+            only_title = all(x.is_title for x in sentences)
+            for j, s in enumerate(sentences):
+                if s.is_title and not only_title:
                     continue
                 pre = s.score + prior
                 if s.sentence_id not in seen or seen[s.sentence_id][0] < pre:
