@@ -23,6 +23,20 @@ def ask(answerer: Answerer, question: str, top_k: int = 5):  # type: ignore[no-u
     return answerer.ask(AskRequest(question=question, top_k=top_k))
 
 
+class Counting:
+    """The real cross-encoder, recording how many texts each call scores."""
+
+    name = "counting"
+
+    def __init__(self, cross_encoder) -> None:  # type: ignore[no-untyped-def]
+        self.cross_encoder = cross_encoder
+        self.calls: list[int] = []
+
+    def score(self, question: str, texts: list[str]):  # type: ignore[no-untyped-def]
+        self.calls.append(len(texts))
+        return self.cross_encoder.score(question, texts)
+
+
 def document_text(answerer: Answerer, doc_id: str) -> str:
     row = answerer.retriever.reader.document(doc_id)
     assert row is not None
@@ -141,17 +155,10 @@ def test_the_cross_encoder_reads_only_the_configured_windows(
     embedder,  # type: ignore[no-untyped-def]
     cross_encoder,  # type: ignore[no-untyped-def]
 ) -> None:
-    seen: list[int] = []
-
-    class Counting:
-        name = "counting"
-
-        def score(self, question: str, texts: list[str]):  # type: ignore[no-untyped-def]
-            seen.append(len(texts))
-            return cross_encoder.score(question, texts)
-
+    counting = Counting(cross_encoder)
+    seen = counting.calls
     settings = Settings(index_dir=seed_index, reranker_windows=3)
-    answerer = build_answerer(settings, embedder, cross_encoder=Counting())  # type: ignore[arg-type]
+    answerer = build_answerer(settings, embedder, cross_encoder=counting)  # type: ignore[arg-type]
     least = answerer.reranker.model.min_windows  # type: ignore[union-attr]
     assert ask(answerer, "Who is OpenAI's chief research officer?").answer is not None
     assert least <= seen[0] <= 3 and all(n == 1 for n in seen[1:]) and len(seen) <= 2
@@ -166,16 +173,9 @@ def test_fewer_windows_are_read_where_stage_1_is_sure(
     from service.eval.evaluate import load_questions
     from tests.conftest import QUESTIONS
 
-    read: list[int] = []
-
-    class Counting:
-        name = "counting"
-
-        def score(self, question: str, texts: list[str]):  # type: ignore[no-untyped-def]
-            read.append(len(texts))
-            return cross_encoder.score(question, texts)
-
-    answerer = build_answerer(Settings(index_dir=seed_index), embedder, cross_encoder=Counting())  # type: ignore[arg-type]
+    counting = Counting(cross_encoder)
+    read = counting.calls
+    answerer = build_answerer(Settings(index_dir=seed_index), embedder, cross_encoder=counting)  # type: ignore[arg-type]
     model = answerer.reranker.model  # type: ignore[union-attr]
     assert model.window_gap is not None and model.min_windows >= 1
     windows = []
