@@ -163,15 +163,14 @@ _CURRENCY_MARKS = {
     "franc": ("franc", "chf"),
     "won": ("₩", "won", "krw"),
 }
-_ASKED_CURRENCY = re.compile(
-    r"\b(?:in|into) (euro|pound|sterling|dollar|yen|yuan|rupee|franc|won)s?\b"
-)
+# The money rule's own "in euros" pattern, with the currency captured.
+_ASKED_CURRENCY = re.compile(rf"\b(?:in|into) ({_CURRENCY})\b")
 
 
 def asked_currency(question: str) -> tuple[str, ...] | None:
     """The marks of the currency a question asks an amount in ("… in euros?"), or None."""
     m = _ASKED_CURRENCY.search(question.casefold())
-    return _CURRENCY_MARKS[m.group(1)] if m else None
+    return _CURRENCY_MARKS[m.group(1).removesuffix("s")] if m else None
 
 
 def in_currency(entity: str, marks: tuple[str, ...]) -> bool:
