@@ -160,6 +160,7 @@ _QUESTION_KINDS: list[tuple[re.Pattern[str], Kind]] = [
 ]
 
 
+@lru_cache(maxsize=1024)  # asked once per candidate sentence of a question
 def expected_kind(question: str) -> Kind | None:
     """The kind of thing that answers ``question``, or None when its form does not say."""
     q = question.casefold()
@@ -211,6 +212,7 @@ def gives_reason(text: str) -> bool:
     return bool(_REASON_CUE.search(text))
 
 
+@lru_cache(maxsize=1024)  # asked once per candidate sentence of a question
 def is_yes_no(question: str) -> bool:
     """Whether ``question`` asks for a yes or a no."""
     return bool(_YES_NO.match(question.casefold().lstrip()))
