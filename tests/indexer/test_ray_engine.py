@@ -56,8 +56,10 @@ def cluster() -> Iterator[str]:
 
 
 def engine(address: str, **options: object) -> RayEngine:
+    # No progress for 120 s failed three builds here while two other jobs shared the two cores
+    # (the actors had not finished loading the model); 300 s still ends a stuck build in time.
     return RayEngine(
-        RayOptions(address=address, workers=2, batch_size=32, timeout_s=120, **options)
+        RayOptions(address=address, workers=2, batch_size=32, timeout_s=300, **options)
     )  # type: ignore[arg-type]
 
 
