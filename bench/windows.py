@@ -1,5 +1,6 @@
 """In-process `/v1/ask` p50 with the reranking stage reading its windows adaptively (the
-default), reading all of them, and off, against the reference question encode of the same run.
+default), reading all of them, reading the answer sentence with its neighbour whatever its score
+(`pair_below` off), and off, against the reference question encode of the same run.
 
     python bench/windows.py --index news=NEWS_INDEX --index seed=SEED_INDEX
 
@@ -49,10 +50,18 @@ def main() -> int:
         every = build_answerer(settings, embedder, cross_encoder=cross)
         assert every.reranker is not None
         every.reranker.model = replace(every.reranker.model, window_gap=None)
+        pairs = build_answerer(settings, embedder, cross_encoder=cross)
+        assert pairs.reranker is not None
+        pairs.reranker.model = replace(pairs.reranker.model, pair_below=None)
         off = build_answerer(Settings(index_dir=Path(index), reranker=False), embedder)
         p50[name] = {
             label: pct(ask_timings(answerer, questions, args.requests), 50)
-            for label, answerer in (("adaptive", adaptive), ("all_windows", every), ("off", off))
+            for label, answerer in (
+                ("adaptive", adaptive),
+                ("all_windows", every),
+                ("every_pair", pairs),
+                ("off", off),
+            )
         }
     references.append(pct(timings(encode, args.requests), 50))
     reference = min(references)

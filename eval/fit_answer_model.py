@@ -287,10 +287,24 @@ def confidence_row(stages: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def composed(q: dict[str, Any], stages: dict[str, Any], margin: float) -> tuple[bool, int]:
+class PairCheck(NamedTuple):
+    """When the answer sentence grows to a pair: the pair is read only for a sentence whose logit
+    is below ``below`` (None: always) and replaces it when it scores ``margin`` more."""
+
+    margin: float
+    below: float | None
+
+
+def reads_pair(q: dict[str, Any], stages: dict[str, Any], pair: PairCheck) -> bool:
+    """Whether the service reads the best window with its neighbour (one more model call)."""
+    c = q["candidates"][stages["windows"][0]]
+    return c["pair_cross"] is not None and (pair.below is None or c["cross"] < pair.below)
+
+
+def composed(q: dict[str, Any], stages: dict[str, Any], pair: PairCheck) -> tuple[bool, int]:
     """Whether the composed answer holds the fact, and its length in words."""
     c = q["candidates"][stages["windows"][0]]
-    if c["pair_cross"] is not None and c["pair_cross"] > c["cross"] + margin:
+    if reads_pair(q, stages, pair) and c["pair_cross"] > c["cross"] + pair.margin:
         return c["pair_label"], c["pair_words"]
     return c["span_label"], c["span_words"]
 
@@ -384,7 +398,7 @@ def predict(q: dict[str, Any], models: dict[str, Any], windows: Reading) -> dict
     return out
 
 
-def report(preds: list[dict[str, Any]], threshold: float, margin: float) -> dict[str, Any]:
+def report(preds: list[dict[str, Any]], threshold: float, pair: PairCheck) -> dict[str, Any]:
     rows: dict[Any, dict[str, list[float]]] = collections.defaultdict(
         lambda: collections.defaultdict(list)
     )
@@ -394,12 +408,13 @@ def report(preds: list[dict[str, Any]], threshold: float, margin: float) -> dict
         answered = bool(p["stages"]["windows"]) and p["confidence"] >= threshold
         for k in keys:
             rows[k]["windows_read"].append(len(p["stages"]["windows"]))
+            rows[k]["pairs_read"].append(answered and reads_pair(q, p["stages"], pair))
         if not q["answerable"]:
             for k in keys:
                 rows[k]["abstained"].append(not answered)
             continue
         labels = [q["passages"][i]["label"] for i in p["passage_order"]]
-        ok, words = composed(q, p["stages"], margin) if answered else (False, 0)
+        ok, words = composed(q, p["stages"], pair) if answered else (False, 0)
         for k in keys:
             rows[k]["recall@1"].append(bool(labels[:1] and labels[0]))
             rows[k]["recall@5"].append(any(labels[:5]))
@@ -416,7 +431,7 @@ def report(preds: list[dict[str, Any]], threshold: float, margin: float) -> dict
     return out
 
 
-def ceiling(preds: list[dict[str, Any]], margin: float) -> dict[str, dict[str, float]]:
+def ceiling(preds: list[dict[str, Any]], pair: PairCheck) -> dict[str, dict[str, float]]:
     """Where answers are lost, per set, over answerable questions (out of fold): a right span
     anywhere among the top passages' sentences, among those cross-encoded when collecting
     (``--read``), among the windows stage 1 hands stage 2, and first after stage 2."""
@@ -432,12 +447,12 @@ def ceiling(preds: list[dict[str, Any]], margin: float) -> dict[str, dict[str, f
         r["pool"].append(any(c["span_label"] for c in cands))
         r["read"].append(any(c["span_label"] for c in cands if c["cross"] is not None))
         r["windows"].append(any(cands[i]["span_label"] for i in windows))
-        r["first"].append(bool(windows) and composed(q, p["stages"], margin)[0])
+        r["first"].append(bool(windows) and composed(q, p["stages"], pair)[0])
     return {s: {k: round(float(np.mean(v)), 3) for k, v in r.items()} for s, r in rows.items()}
 
 
 def handled_well(
-    preds: list[dict[str, Any]], threshold: float, margin: float, unanswerable_weight: float = 3.0
+    preds: list[dict[str, Any]], threshold: float, pair: PairCheck, unanswerable_weight: float = 3.0
 ) -> float:
     """Right answers plus abstentions on unanswerable questions, over all questions, a question
     the corpus cannot answer counting ``unanswerable_weight`` times (as in the confidence fit:
@@ -448,7 +463,7 @@ def handled_well(
         q = p["q"]
         answered = bool(p["stages"]["windows"]) and p["confidence"] >= threshold
         good = (
-            composed(q, p["stages"], margin)[0]
+            composed(q, p["stages"], pair)[0]
             if answered and q["answerable"]
             else not (answered or q["answerable"])
         )
@@ -486,6 +501,13 @@ def main() -> int:
         default=2.5,
         help="It reads the others only within this much of the best stage-1 score (a negative "
         "value: all of them).",
+    )
+    ap.add_argument(
+        "--pair-below",
+        type=float,
+        default=None,
+        help="Read the answer sentence with its neighbour only when the sentence's logit is "
+        "below this (default: always).",
     )
     ap.add_argument("--balance", type=float, default=0.5, help="0: sets weigh by size; 1: equally.")
     ap.add_argument("--folds", type=int, default=5)
@@ -535,36 +557,38 @@ def main() -> int:
     if os.environ.get("FIT_DUMP"):
         Path(os.environ["FIT_DUMP"]).write_bytes(pickle.dumps(preds))
     candidates = sorted({round(p["confidence"], 3) for p in preds} | {0.0})
-    best_t, best_margin, best_acc = 0.0, 1.0, -1.0
+    best_t, best_acc = 0.0, -1.0
+    best_pair = PairCheck(1.0, args.pair_below)
     # The pair margin: the most accurate one whose answers stay short (median at most
     # MAX_MEDIAN_WORDS in every set).
     for margin in MARGINS:
+        pair = PairCheck(margin, args.pair_below)
         words: dict[str, list[int]] = collections.defaultdict(list)
         for p in preds:
             if p["stages"]["windows"]:
-                words[p["q"]["set"]].append(composed(p["q"], p["stages"], margin)[1])
+                words[p["q"]["set"]].append(composed(p["q"], p["stages"], pair)[1])
         if any(np.median(w) > MAX_MEDIAN_WORDS for w in words.values()):
             continue
         acc = np.mean(
             [
-                composed(p["q"], p["stages"], margin)[0]
+                composed(p["q"], p["stages"], pair)[0]
                 for p in preds
                 if p["q"]["answerable"] and p["stages"]["windows"]
             ]
         )
         if acc > best_acc:
-            best_acc, best_margin = acc, margin
+            best_acc, best_pair = acc, pair
     # The threshold: the share of questions handled well (a right answer, or no answer where the
     # corpus has none), averaged over the sets that have both kinds of question.
     best_value = -1.0
     for t in candidates:
-        value = handled_well(preds, t, best_margin, args.unanswerable_weight)
+        value = handled_well(preds, t, best_pair, args.unanswerable_weight)
         if value > best_value + 1e-9:
             best_t, best_value = t, value
     print("threshold: answer accuracy / abstained, per set; handled well (cross-validated)")
     tradeoff = {}
     for t in [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]:
-        r = report(preds, t, best_margin)
+        r = report(preds, t, best_pair)
         names = sorted(x for x in r if isinstance(x, str))
         tradeoff[f"{t:.1f}"] = {
             k: [r[k].get("answer_accuracy"), r[k].get("abstained")] for k in names
@@ -575,15 +599,15 @@ def main() -> int:
         print(
             f"  {t:.1f}: "
             + "; ".join(cells)
-            + f"; handled well {handled_well(preds, t, best_margin, args.unanswerable_weight):.3f}"
+            + f"; handled well {handled_well(preds, t, best_pair, args.unanswerable_weight):.3f}"
         )
-    final = report(preds, best_t, best_margin)
+    final = report(preds, best_t, best_pair)
     print(
-        f"threshold {best_t:.3f}, pair margin {best_margin} (cross-validated, {args.folds} folds by article)"
+        f"threshold {best_t:.3f}, pair margin {best_pair.margin}, read below {best_pair.below} (cross-validated, {args.folds} folds by article)"
     )
     for k in sorted(final, key=str):
         print(k, final[k])
-    limits = ceiling(preds, best_margin)
+    limits = ceiling(preds, best_pair)
     print("ceiling: a right span in the pool / cross-encoded / windows / first (answerable)")
     for name, values in sorted(limits.items()):
         print(f"  {name}: {values}")
@@ -600,7 +624,8 @@ def main() -> int:
             "bias": round(float(conf.intercept_[0]), 6),
         },
         "threshold": best_t,
-        "span_margin": best_margin,
+        "span_margin": best_pair.margin,
+        "pair_below": best_pair.below,
         "context": args.context,
         "min_windows": reading.least,
         "window_gap": reading.gap,
@@ -608,6 +633,7 @@ def main() -> int:
             "command": f"python eval/fit_answer_model.py --context {args.context} "
             + f"--windows {args.windows} --min-windows {args.min_windows} "
             + f"--window-gap {args.window_gap} "
+            + ("" if args.pair_below is None else f"--pair-below {args.pair_below} ")
             + " ".join(f"--set {s}" for s in args.set),
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "windows": args.windows,

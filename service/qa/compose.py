@@ -85,7 +85,8 @@ def compose(
     """The answer span around ``best`` (a sentence of ``sentences``, its passage's sentences)."""
     j = best.position
     span = rule_span(question, sentences, j)
-    if len(span) == 1 and best.cross is not None:
+    below = reranker.model.pair_below
+    if len(span) == 1 and best.cross is not None and (below is None or best.cross < below):
         k = partner(sentences, j)
         if k is not None:
             pair = sorted([j, k])

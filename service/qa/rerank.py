@@ -92,6 +92,10 @@ class AnswerModel:
     # score is more than ``window_gap`` below the best are not read (None: all are read).
     min_windows: int = 1
     window_gap: float | None = None
+    # The pair is read only for an answer sentence whose logit is below this (None: always):
+    # above it the model's logits are near their ceiling and a pair rarely scores
+    # ``span_margin`` more, so the call is saved.
+    pair_below: float | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> AnswerModel:
@@ -112,6 +116,7 @@ class AnswerModel:
             context=str(d.get("context", "none")),
             min_windows=int(d.get("min_windows", 1)),
             window_gap=None if d.get("window_gap") is None else float(d["window_gap"]),
+            pair_below=None if d.get("pair_below") is None else float(d["pair_below"]),
         )
 
 

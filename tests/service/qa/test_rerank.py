@@ -187,6 +187,35 @@ def test_fewer_windows_are_read_where_stage_1_is_sure(
     assert min(windows) < 5 and max(windows) == 5, windows
 
 
+def test_the_pair_is_read_only_below_its_logit(
+    seed_index: Path,
+    embedder,  # type: ignore[no-untyped-def]
+    cross_encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    """An answer sentence the model scores near its ceiling is not read again with its
+    neighbour: there a pair seldom scores ``span_margin`` more, and the call costs a window."""
+    from service.qa.compose import compose
+
+    counting = Counting(cross_encoder)
+    answerer = build_answerer(Settings(index_dir=seed_index), embedder, cross_encoder=counting)  # type: ignore[arg-type]
+    reranker = answerer.reranker
+    assert reranker is not None and reranker.model.pair_below is not None
+    below = reranker.model.pair_below
+    question = "Who is OpenAI's chief research officer?"
+    retrieval = answerer.retriever.retrieve(question, 15)
+    hits, scored = answerer.order(question, retrieval.query, retrieval.hits)
+    best = reranker.rerank(question, hits, scored).windows[0]
+    sentences = scored[best.hit.chunk.id]
+    for cross, calls in ((below - 0.5, [1]), (below + 0.5, [])):
+        counting.calls.clear()
+        compose(reranker, question, replace(best, cross=cross), sentences, 1.0)
+        assert counting.calls == calls, cross
+    reranker.model = replace(reranker.model, pair_below=None)
+    counting.calls.clear()
+    compose(reranker, question, replace(best, cross=below + 0.5), sentences, 1.0)
+    assert counting.calls == [1]
+
+
 def test_a_passage_with_an_entity_of_the_asked_type_scores_higher(answerer: Answerer) -> None:
     question = "What year did Jerry Tworek join OpenAI?"
     reranker = answerer.reranker
