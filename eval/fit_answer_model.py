@@ -603,7 +603,8 @@ def main() -> int:
         )
     final = report(preds, best_t, best_pair)
     print(
-        f"threshold {best_t:.3f}, pair margin {best_pair.margin}, read below {best_pair.below} (cross-validated, {args.folds} folds by article)"
+        f"threshold {best_t:.3f}, pair margin {best_pair.margin}, read below {best_pair.below} "
+        f"(cross-validated, {args.folds} folds by article)"
     )
     for k in sorted(final, key=str):
         print(k, final[k])
