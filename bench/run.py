@@ -252,16 +252,24 @@ def bench_index(
 
 
 def bench_reranker_threads(index: Path, embedder: Any, questions: list[str], n: int) -> dict:
-    """In-process /v1/ask with the cross-encoder on 1 or 2 threads, spinning or not."""
+    """In-process /v1/ask with the cross-encoder on 1 or 2 threads, its threads waiting for work
+    20 µs (the default), not at all, or as long as ONNX Runtime likes."""
     from service.api.app import build_answerer
     from service.settings import Settings
 
     out = {}
-    for threads, spin in [(1, False), (2, False), (2, True)]:
-        settings = Settings(index_dir=index, reranker_threads=threads, reranker_spin=spin)
+    for threads, spin, spin_us, label in [
+        (1, False, 20, "spin-20us"),
+        (2, False, 20, "spin-20us"),
+        (2, False, 0, "spin-off"),
+        (2, True, 0, "spin-on"),
+    ]:
+        settings = Settings(
+            index_dir=index, reranker_threads=threads, reranker_spin=spin, reranker_spin_us=spin_us
+        )
         answerer = build_answerer(settings, embedder)
         times = ask_timings(answerer, questions, n)
-        out[f"threads{threads}-spin-{'on' if spin else 'off'}"] = {
+        out[f"threads{threads}-{label}"] = {
             "p50": pct(times, 50),
             "p95": pct(times, 95),
         }

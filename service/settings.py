@@ -138,8 +138,15 @@ class Settings(BaseSettings):
     )
     reranker_spin: bool = Field(
         False,
-        description="Let the cross-encoder's threads busy-wait after each call (ONNX Runtime's "
-        "default) instead of yielding the cores at once.",
+        description="Let the cross-encoder's threads busy-wait for work as long as ONNX Runtime "
+        "likes (its default), after each call too, instead of for RAGQA_RERANKER_SPIN_US.",
+    )
+    reranker_spin_us: int = Field(
+        20,
+        ge=0,
+        le=100_000,
+        description="Microseconds the cross-encoder's threads busy-wait for work before they "
+        "sleep (0: they sleep at once); ignored with RAGQA_RERANKER_SPIN.",
     )
     reranker_threshold: float | None = Field(
         None,

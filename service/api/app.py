@@ -99,7 +99,13 @@ def load_reranker_model(settings: Settings) -> CrossEncoder:
     else:
         folder, pin = bundled_reranker_path(), RERANKER_FILES["model.onnx"]
     threads = settings.reranker_threads or os.cpu_count() or 1
-    return load_cross_encoder(folder, threads=threads, spin=settings.reranker_spin, sha256_pin=pin)
+    return load_cross_encoder(
+        folder,
+        threads=threads,
+        spin=settings.reranker_spin,
+        sha256_pin=pin,
+        spin_us=settings.reranker_spin_us,
+    )
 
 
 def onnx_dir(index_dir: Path) -> Path:

@@ -47,13 +47,20 @@ class OnnxCrossEncoder:
 
     Each text runs on its own: the INT8 model quantises its activations with one scale per input
     tensor, so in a batch a text's score moved with its batch mates (by up to 0.26 logits here)
-    and a padded batch costs no less. ``spin`` lets ONNX Runtime's threads busy-wait after a call
-    (its default); off, they sleep at once and leave the cores to the rest of the request and to
-    other requests. Measurements: docs/answers.md.
+    and a padded batch costs no less. ``spin`` lets ONNX Runtime's threads busy-wait for work
+    as long as it likes (its default), which holds the cores after a call too; otherwise they
+    wait ``spin_us`` microseconds (0: none) before they sleep, enough to bridge the gaps between
+    one call's operations but not to keep the cores from the rest of the request and from other
+    requests. Measurements: docs/answers.md.
     """
 
     def __init__(
-        self, folder: Path, threads: int = 1, spin: bool = False, max_tokens: int = MAX_TOKENS
+        self,
+        folder: Path,
+        threads: int = 1,
+        spin: bool = False,
+        max_tokens: int = MAX_TOKENS,
+        spin_us: int = 0,
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -66,7 +73,11 @@ class OnnxCrossEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        options.add_session_config_entry(
+            "session.intra_op.allow_spinning", "1" if spin or spin_us > 0 else "0"
+        )
+        if not spin and spin_us > 0:
+            options.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
         try:
             self.session = ort.InferenceSession(
                 str(model), options, providers=["CPUExecutionProvider"]
@@ -122,7 +133,11 @@ class TorchCrossEncoder:
 
 
 def load_cross_encoder(
-    folder: Path, threads: int = 1, spin: bool = False, sha256_pin: str | None = None
+    folder: Path,
+    threads: int = 1,
+    spin: bool = False,
+    sha256_pin: str | None = None,
+    spin_us: int = 0,
 ) -> CrossEncoder:
     """The cross-encoder in ``folder``: ONNX when it holds ``model.onnx``, else a
     sentence-transformers folder (``config.json``). ``sha256_pin`` is checked against
@@ -138,7 +153,7 @@ def load_cross_encoder(
                 f"cross-encoder {folder / 'model.onnx'} has sha256 {found}, expected "
                 f"{sha256_pin}; run `make install` again to restore it"
             )
-        return OnnxCrossEncoder(folder, threads, spin)
+        return OnnxCrossEncoder(folder, threads, spin, spin_us=spin_us)
     if (folder / "config.json").is_file():
         return TorchCrossEncoder(folder, threads)
     raise ModelLoadError(

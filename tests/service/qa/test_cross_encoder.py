@@ -56,7 +56,38 @@ def test_spinning_and_threads_do_not_change_scores() -> None:
     folder = bundled_reranker_path()
     one = OnnxCrossEncoder(folder, threads=1, spin=False).score(QUESTION, [REASON, TOPIC])
     two = OnnxCrossEncoder(folder, threads=2, spin=True).score(QUESTION, [REASON, TOPIC])
+    short = OnnxCrossEncoder(folder, threads=2, spin_us=20).score(QUESTION, [REASON, TOPIC])
     np.testing.assert_allclose(one, two, atol=1e-3)
+    np.testing.assert_allclose(one, short, atol=1e-3)
+
+
+def test_the_threads_wait_for_work_as_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RAGQA_RERANKER_SPIN_US reaches ONNX Runtime: its threads busy-wait that long for work
+    before they sleep (20 µs by default), not at all at 0, and as long as ONNX Runtime likes
+    with RAGQA_RERANKER_SPIN."""
+    from service.api.app import load_reranker_model
+    from service.settings import Settings
+
+    def spinning(**env: str) -> tuple[str, str | None]:
+        for name in ("RAGQA_RERANKER_SPIN", "RAGQA_RERANKER_SPIN_US"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        cross = load_reranker_model(Settings())
+        assert isinstance(cross, OnnxCrossEncoder)
+        options = cross.session.get_session_options()
+        allowed = options.get_session_config_entry("session.intra_op.allow_spinning")
+        try:
+            return allowed, options.get_session_config_entry("session.intra_op.spin_duration_us")
+        except Exception:  # onnxruntime raises when the entry was never set
+            return allowed, None
+
+    assert spinning() == ("1", "20")
+    assert spinning(RAGQA_RERANKER_SPIN_US="0") == ("0", None)
+    assert spinning(RAGQA_RERANKER_SPIN_US="300") == ("1", "300")
+    assert spinning(RAGQA_RERANKER_SPIN="on") == ("1", None)
+    with pytest.raises(ValueError, match="reranker_spin_us"):
+        spinning(RAGQA_RERANKER_SPIN_US="-1")
 
 
 def test_a_file_that_does_not_match_its_pin_is_refused(tmp_path: Path) -> None:
