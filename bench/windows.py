@@ -18,9 +18,20 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import NEWS, QUESTION, ask_timings, pct, timings
+
+
+def reranking(settings: Any, embedder: Any, cross: Any, **changes: Any) -> Any:
+    """An answerer with the reranking stage, its fitted parameters changed by ``changes``."""
+    from service.api.app import build_answerer
+
+    answerer = build_answerer(settings, embedder, cross_encoder=cross)
+    assert answerer.reranker is not None
+    answerer.reranker.model = replace(answerer.reranker.model, **changes)
+    return answerer
 
 
 def main() -> int:
@@ -54,15 +65,12 @@ def main() -> int:
             lines = (NEWS / "questions.jsonl").read_text("utf-8").splitlines()
             questions = [json.loads(line)["question"] for line in lines if line.strip()]
         settings = Settings(index_dir=Path(index))
-        adaptive = build_answerer(settings, embedder, cross_encoder=cross)
-        every = build_answerer(settings, embedder, cross_encoder=cross)
-        assert every.reranker is not None
-        every.reranker.model = replace(every.reranker.model, window_gap=None)
-        pairs = build_answerer(settings, embedder, cross_encoder=cross)
-        assert pairs.reranker is not None
-        pairs.reranker.model = replace(pairs.reranker.model, pair_below=None)
-        off = build_answerer(Settings(index_dir=Path(index), reranker=False), embedder)
-        answerers = {"adaptive": adaptive, "all_windows": every, "every_pair": pairs, "off": off}
+        answerers = {
+            "adaptive": reranking(settings, embedder, cross),
+            "all_windows": reranking(settings, embedder, cross, window_gap=None),
+            "every_pair": reranking(settings, embedder, cross, pair_below=None),
+            "off": build_answerer(Settings(index_dir=Path(index), reranker=False), embedder),
+        }
         taken: dict[str, list[float]] = {label: [] for label in answerers}
         block = max(1, args.requests // args.rounds)
         for r in range(args.rounds):
