@@ -36,7 +36,8 @@ def report(r: dict[str, Any]) -> None:
     out = [
         "reference: sentence-transformers encode of one question, p50 "
         f"{r['reference_encode_ms_p50']} ms (lower of {r['reference_encode_ms_p50_start_end']}, "
-        "measured at the start and after the servers)",
+        "measured at the start and after the servers; the in-process ratios below are to the encode "
+        "measured in turns with each index's settings)",
         f"raw batch encoding: {r['raw_encode_passages_per_s']} passages/s (float32); the "
         f"indexer encodes in {r['build_precision']}: "
         f"{r['raw_encode_passages_per_s_build_precision']} passages/s",
@@ -71,8 +72,13 @@ def report(r: dict[str, Any]) -> None:
                 for c in (1, 4, 8, 16)
             )
             out.append(f"throughput {name}, reranker off: {cells}")
-    for config, t in r.get("reranker_threads", {}).items():
-        out.append(f"news in-process with the cross-encoder on {config}: p50 {t['p50']} ms")
+    threads = dict(r.get("reranker_threads", {}))
+    encode = threads.pop("reference_encode_ms_p50", None)
+    for config, t in threads.items():
+        out.append(
+            f"news in-process with the cross-encoder on {config}: p50 {t['p50']} ms "
+            f"({t.get('over_encode_p50')}x the encode of {encode} ms taking turns with them)"
+        )
     m = r["million"]
     out += [
         "",
@@ -94,7 +100,8 @@ def report(r: dict[str, Any]) -> None:
     for key, value in ratio.items():
         if key.startswith("inprocess_p50_over_encode_p50_"):
             label = key.removeprefix("inprocess_p50_over_encode_p50_").replace("_", " ")
-            out.append(f"in-process p50 / reference encode p50, {label}: {value}")
+            encode = r["indexes"][label.split()[0]]["reference_encode_ms_p50"]
+            out.append(f"in-process p50 / reference encode p50 ({encode} ms), {label}: {value}")
     out.append(
         f"build passages/s / raw encode passages/s:          {ratio['build_over_raw_encode']}"
     )

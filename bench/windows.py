@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import NEWS, QUESTION, ask_timings, pct, timings
+from run import NEWS, QUESTION, ROUNDS, asking, encode_question, pct, taking_turns
 
 
 def reranking(settings: Any, embedder: Any, cross: Any, **changes: Any) -> Any:
@@ -43,7 +43,7 @@ def main() -> int:
     ap.add_argument(
         "--rounds",
         type=int,
-        default=4,
+        default=ROUNDS,
         help="The settings take turns in this many blocks each (a machine that slows down for a "
         "while then slows all of them alike).",
     )
@@ -54,10 +54,9 @@ def main() -> int:
     from service.settings import Settings
 
     embedder = SentenceTransformerEmbedder()
-    encode = lambda: embedder._model.encode([QUESTION])  # noqa: E731
-    references = [pct(timings(encode, args.requests), 50)]
     cross = load_reranker_model(Settings())
     p50: dict[str, dict[str, float]] = {}
+    over: dict[str, dict[str, float]] = {}
     for spec in args.index:
         name, index = spec.split("=", 1)
         questions = [QUESTION, "What is continuous learning?"]
@@ -71,28 +70,14 @@ def main() -> int:
             "every_pair": reranking(settings, embedder, cross, pair_below=None),
             "off": build_answerer(Settings(index_dir=Path(index), reranker=False), embedder),
         }
-        taken: dict[str, list[float]] = {label: [] for label in answerers}
-        block = max(1, args.requests // args.rounds)
-        for r in range(args.rounds):
-            start = r * block % len(questions)
-            turn = questions[start:] + questions[:start]
-            for label, answerer in answerers.items():
-                taken[label] += ask_timings(answerer, turn, block)
-        p50[name] = {label: pct(t, 50) for label, t in taken.items()}
-    references.append(pct(timings(encode, args.requests), 50))
-    reference = min(references)
-    print(  # noqa: T201 - this is the report
-        json.dumps(
-            {
-                "reference_encode_ms_p50_start_end": references,
-                "inprocess_ms_p50": p50,
-                "over_encode_p50": {
-                    n: {k: round(v / reference, 2) for k, v in d.items()} for n, d in p50.items()
-                },
-            },
-            indent=2,
+        work = {label: asking(a, questions) for label, a in answerers.items()}
+        taken = taking_turns(
+            {"encode": encode_question(embedder), **work}, args.requests, args.rounds
         )
-    )
+        p50[name] = {label: pct(t, 50) for label, t in taken.items()}
+        over[name] = {k: round(v / p50[name]["encode"], 2) for k, v in p50[name].items()}
+    report = {"inprocess_ms_p50": p50, "over_encode_p50": over}
+    print(json.dumps(report, indent=2))  # noqa: T201 - this is the report
     return 0
 
 
