@@ -20,7 +20,7 @@ from indexer.engines import RayEngine, RayOptions
 from indexer.reader import IndexReader
 from indexer.store import resolve_version
 from service.qa.retrieval import Retriever
-from tests.conftest import SEEDS
+from tests.conftest import SEEDS, with_precision
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -113,25 +113,24 @@ def rankings(index: Path, embedder) -> list[list[str]]:  # type: ignore[no-untyp
     return out
 
 
-def test_a_ray_build_equals_a_local_build(
-    cluster: str, tmp_path: Path, embedder, entities, seed_index: Path
-) -> None:  # type: ignore[no-untyped-def]
+def test_a_ray_build_equals_a_local_build(cluster: str, tmp_path: Path, embedder, entities) -> None:  # type: ignore[no-untyped-def]
+    # In float32 on both sides: equal rankings need vectors equal to 1e-5. A CPU with bfloat16
+    # builds in it by default, where batches that differ move vectors by up to 6e-4 and may swap
+    # two near-tied passages (that agreement is test_bfloat16_vectors_agree_too's).
+    f32 = with_precision(embedder, "float32")
+    build_index(SEEDS, tmp_path / "local", f32, entities=entities)
     with engine(cluster) as ray_engine:
-        report = build_index(
-            SEEDS, tmp_path / "ray", embedder, entities=entities, engine=ray_engine
-        )
+        report = build_index(SEEDS, tmp_path / "ray", f32, entities=entities, engine=ray_engine)
     assert report.embedded == report.chunks and not report.skipped
-    assert_same_index(seed_index, tmp_path / "ray", TOLERANCE["float32"])
-    assert rankings(tmp_path / "ray", embedder) == rankings(seed_index, embedder)
+    assert_same_index(tmp_path / "local", tmp_path / "ray", TOLERANCE["float32"])
+    assert rankings(tmp_path / "ray", embedder) == rankings(tmp_path / "local", embedder)
     # Incremental: an unchanged corpus sends nothing to the cluster.
     with engine(cluster) as ray_engine:
-        again = build_index(SEEDS, tmp_path / "ray", embedder, engine=ray_engine)
+        again = build_index(SEEDS, tmp_path / "ray", f32, engine=ray_engine)
     assert again.embedded == 0 and again.reused == again.chunks
 
 
 def test_bfloat16_vectors_agree_too(cluster: str, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    from tests.conftest import with_precision
-
     bf16 = with_precision(embedder, "bfloat16")
     build_index(SEEDS, tmp_path / "local", bf16)
     with engine(cluster) as ray_engine:
@@ -151,9 +150,10 @@ def test_broken_files_are_skipped_as_locally(cluster: str, tmp_path: Path, embed
     (corpus / "records.jsonl").write_text(
         '{"id": "a", "title": "Ok", "text": "A fine record about tides."}\n{"id": 7}\nnot json\n'
     )
-    local = build_index(corpus, tmp_path / "local", embedder)
+    f32 = with_precision(embedder, "float32")
+    local = build_index(corpus, tmp_path / "local", f32)
     with engine(cluster, files_per_task=2) as ray_engine:
-        remote = build_index(corpus, tmp_path / "ray", embedder, engine=ray_engine)
+        remote = build_index(corpus, tmp_path / "ray", f32, engine=ray_engine)
     assert len(local.skipped) >= 4
     assert remote.skipped == local.skipped and remote.warnings == local.warnings
     assert_same_index(tmp_path / "local", tmp_path / "ray", TOLERANCE["float32"])
