@@ -72,6 +72,20 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory, embedder, entities) -> 
     return out
 
 
+@pytest.fixture(scope="session")
+def float32_seed_index(request: pytest.FixtureRequest, embedder, entities) -> Path:  # type: ignore[no-untyped-def]
+    """The seed corpus indexed in float32, read-only: for comparisons that need rankings equal
+    across builds (in bfloat16, the default on a CPU with it, batches that differ move vectors by
+    up to 6e-4 and may swap near-tied passages). The session's index where it is float32."""
+    if embedder.corpus_precision == "float32":
+        return request.getfixturevalue("seed_index")
+    from indexer.build import build_index
+
+    out = request.getfixturevalue("tmp_path_factory").mktemp("seed-index-float32")
+    build_index(SEEDS, out, with_precision(embedder, "float32"), entities=entities)
+    return out
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Iterator[Path]:
     """A writable copy of the seed corpus."""

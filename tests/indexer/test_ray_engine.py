@@ -113,17 +113,17 @@ def rankings(index: Path, embedder) -> list[list[str]]:  # type: ignore[no-untyp
     return out
 
 
-def test_a_ray_build_equals_a_local_build(cluster: str, tmp_path: Path, embedder, entities) -> None:  # type: ignore[no-untyped-def]
-    # In float32 on both sides: equal rankings need vectors equal to 1e-5. A CPU with bfloat16
-    # builds in it by default, where batches that differ move vectors by up to 6e-4 and may swap
-    # two near-tied passages (that agreement is test_bfloat16_vectors_agree_too's).
+def test_a_ray_build_equals_a_local_build(
+    cluster: str, tmp_path: Path, embedder, entities, float32_seed_index: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # In float32 on both sides: equal rankings need vectors equal to 1e-5 (bfloat16's agreement
+    # is test_bfloat16_vectors_agree_too's).
     f32 = with_precision(embedder, "float32")
-    build_index(SEEDS, tmp_path / "local", f32, entities=entities)
     with engine(cluster) as ray_engine:
         report = build_index(SEEDS, tmp_path / "ray", f32, entities=entities, engine=ray_engine)
     assert report.embedded == report.chunks and not report.skipped
-    assert_same_index(tmp_path / "local", tmp_path / "ray", TOLERANCE["float32"])
-    assert rankings(tmp_path / "ray", embedder) == rankings(tmp_path / "local", embedder)
+    assert_same_index(float32_seed_index, tmp_path / "ray", TOLERANCE["float32"])
+    assert rankings(tmp_path / "ray", embedder) == rankings(float32_seed_index, embedder)
     # Incremental: an unchanged corpus sends nothing to the cluster.
     with engine(cluster) as ray_engine:
         again = build_index(SEEDS, tmp_path / "ray", f32, engine=ray_engine)

@@ -170,22 +170,19 @@ def test_eval_errors(args: list[str], message: str) -> None:
 
 
 def test_index_on_ray_serves_as_a_local_build(
-    tmp_path: Path, embedder, entities, cross_encoder
+    tmp_path: Path, embedder, cross_encoder, float32_seed_index: Path
 ) -> None:  # type: ignore[no-untyped-def]
     """`ragqa index --engine ray` (a local Ray, started and stopped by the command), then the
     served pipeline: the same passages and answers as over the local build, question by question.
-    Both build in float32: in bfloat16 (the default on a CPU with it) batches that differ move
-    vectors by up to 6e-4, which may swap near-tied passages."""
+    Both in float32 (``float32_seed_index``: bfloat16 may swap near-tied passages)."""
     pytest.importorskip("ray")
-    from indexer.build import build_index
     from service.api.app import build_answerer
     from service.schemas import AskRequest
     from service.settings import Settings
-    from tests.conftest import SEEDS, with_precision
+    from tests.conftest import SEEDS
 
-    build_index(SEEDS, tmp_path / "local", with_precision(embedder, "float32"), entities=entities)
     local = build_answerer(
-        Settings(index_dir=tmp_path / "local"), embedder, cross_encoder=cross_encoder
+        Settings(index_dir=float32_seed_index), embedder, cross_encoder=cross_encoder
     )
     out = tmp_path / "idx"
     r = ragqa(
