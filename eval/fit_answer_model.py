@@ -209,11 +209,14 @@ def matrix(rows: list[dict[str, float]], names: list[str]) -> np.ndarray:
 
 class Reading(NamedTuple):
     """Which candidates the cross-encoder reads (``service.qa.rerank.to_read``): of the ``most``
-    best by stage 1, the first ``least`` and those within ``gap`` of the best (all when None)."""
+    best by stage 1, the first ``least`` and those within ``gap`` of the best (all when None);
+    then, when none of them scores ``more_below`` or more, the next ``more`` by stage 1."""
 
     most: int
     least: int = 1
     gap: float | None = None
+    more_below: float | None = None
+    more: int = 0
 
 
 def run_stages(q: dict[str, Any], m1: Softmax, m2: Softmax, windows: Reading) -> dict[str, Any]:
@@ -222,13 +225,18 @@ def run_stages(q: dict[str, Any], m1: Softmax, m2: Softmax, windows: Reading) ->
     if not cands:
         return {"windows": []}
     s1 = m1(matrix([c["features"] for c in cands], STAGE1))
-    order = [i for i in np.argsort(-s1, kind="stable") if cands[i]["cross"] is not None]
-    order = order[: windows.most]
+    ranked = [i for i in np.argsort(-s1, kind="stable") if cands[i]["cross"] is not None]
+    order = ranked[: windows.most]
     if windows.gap is not None and order:
         top = s1[order[0]]
         order = [i for n, i in enumerate(order) if n < windows.least or top - s1[i] <= windows.gap]
     if not order:
         return {"windows": []}
+    if (
+        windows.more_below is not None
+        and max(cands[i]["cross"] for i in order) < windows.more_below
+    ):
+        order += [i for i in ranked if i not in order][: windows.more]
     cross = np.array([cands[i]["cross"] for i in order])
     rows = []
     for i, x in zip(order, cross, strict=True):
@@ -242,11 +250,11 @@ def run_stages(q: dict[str, Any], m1: Softmax, m2: Softmax, windows: Reading) ->
             }
         )
     s2 = m2(matrix(rows, STAGE2))
-    ranked = np.argsort(-s2, kind="stable")
+    best = np.argsort(-s2, kind="stable")
     return {
-        "windows": [order[k] for k in ranked],
-        "rows": [rows[k] for k in ranked],
-        "s2": s2[ranked],
+        "windows": [order[k] for k in best],
+        "rows": [rows[k] for k in best],
+        "s2": s2[best],
     }
 
 
@@ -509,6 +517,16 @@ def main() -> int:
         help="Read the answer sentence with its neighbour only when the sentence's logit is "
         "below this (default: always).",
     )
+    ap.add_argument(
+        "--read-more-below",
+        type=float,
+        default=None,
+        help="When no window read scores this logit or more, read --read-more more (default: "
+        "never).",
+    )
+    ap.add_argument(
+        "--read-more", type=int, default=3, help="Candidates read next by stage 1 when it does."
+    )
     ap.add_argument("--balance", type=float, default=0.5, help="0: sets weigh by size; 1: equally.")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--cache", type=Path, default=None, help="Where collected candidates are kept.")
@@ -543,7 +561,11 @@ def main() -> int:
     from sklearn.model_selection import GroupKFold
 
     reading = Reading(
-        args.windows, args.min_windows, None if args.window_gap < 0 else args.window_gap
+        args.windows,
+        args.min_windows,
+        None if args.window_gap < 0 else args.window_gap,
+        args.read_more_below,
+        args.read_more if args.read_more_below is not None else 0,
     )
 
     groups = [q["group"] for q in questions]
@@ -630,11 +652,18 @@ def main() -> int:
         "context": args.context,
         "min_windows": reading.least,
         "window_gap": reading.gap,
+        "read_more_below": reading.more_below,
+        "read_more": reading.more,
         "fitted": {
             "command": f"python eval/fit_answer_model.py --context {args.context} "
             + f"--windows {args.windows} --min-windows {args.min_windows} "
             + f"--window-gap {args.window_gap} "
             + ("" if args.pair_below is None else f"--pair-below {args.pair_below} ")
+            + (
+                ""
+                if args.read_more_below is None
+                else f"--read-more-below {args.read_more_below} --read-more {args.read_more} "
+            )
             + " ".join(f"--set {s}" for s in args.set),
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "windows": args.windows,

@@ -8,7 +8,8 @@ few sentences:
    the sentence holds an entity of the asked type, its shape), with no model call.
 2. The cross-encoder scores the ``windows`` best of them (of those, only the first
    ``min_windows`` and the ones within ``window_gap`` of the best stage-1 score), each after its
-   article's headline when the fitted model says so (``context``).
+   article's headline when the fitted model says so (``context``); when none of them scores
+   ``read_more_below``, the ``read_more`` next ones too.
 3. *Stage 2* scores those sentences as answers from the cross-encoder's logit and the stage-1
    features; the best one is the answer candidate.
 4. Passages are reordered from their retrieval score, their best sentence score, the stage-2
@@ -96,6 +97,12 @@ class AnswerModel:
     # above it the model's logits are near their ceiling and a pair rarely scores
     # ``span_margin`` more, so the call is saved.
     pair_below: float | None = None
+    # When no window read scores ``read_more_below`` or more (None: never), the ``read_more``
+    # next candidates by stage 1 are read too: stage 1 may have missed the answer, and a question
+    # whose windows all score low either finds it there or is more surely one the corpus cannot
+    # answer.
+    read_more_below: float | None = None
+    read_more: int = 0
 
     @classmethod
     def load(cls, path: Path | None = None) -> AnswerModel:
@@ -117,6 +124,10 @@ class AnswerModel:
             min_windows=int(d.get("min_windows", 1)),
             window_gap=None if d.get("window_gap") is None else float(d["window_gap"]),
             pair_below=None if d.get("pair_below") is None else float(d["pair_below"]),
+            read_more_below=(
+                None if d.get("read_more_below") is None else float(d["read_more_below"])
+            ),
+            read_more=int(d.get("read_more", 0)),
         )
 
 
@@ -264,19 +275,22 @@ class Reranker:
         return out
 
     def score_windows(self, question: str, pool: list[Candidate]) -> list[Candidate]:
-        """Cross-encode the best of the ``windows`` best candidates (``to_read``); stage-2 scores,
-        best first."""
-        chosen = to_read(pool[: self.windows], self.model.min_windows, self.model.window_gap)
+        """Cross-encode the best of the ``windows`` best candidates (``to_read``), and the next
+        ``read_more`` when none of them scores ``read_more_below``; stage-2 scores, best first."""
+        model = self.model
+        chosen = to_read(pool[: self.windows], model.min_windows, model.window_gap)
         if not chosen:
             return []
-        logits = self.cross_encoder.score(
-            question, [self.window_text(c.hit, [c.sentence.text]) for c in chosen]
-        )
-        top_cross, top_stage1 = float(logits.max()), max(c.stage1 for c in chosen)
-        for c, logit in zip(chosen, logits.tolist(), strict=True):
+        logits = self.logits(question, chosen)
+        if model.read_more_below is not None and max(logits) < model.read_more_below:
+            read = {id(c) for c in chosen}
+            more = [c for c in pool if id(c) not in read][: model.read_more]
+            chosen, logits = chosen + more, logits + self.logits(question, more)
+        top_cross, top_stage1 = max(logits), max(c.stage1 for c in chosen)
+        for c, logit in zip(chosen, logits, strict=True):
             c.cross = logit
             c.features |= stage2_features(c, logit, top_cross, top_stage1)
-            c.score = self.model.stage2(c.features)
+            c.score = model.stage2(c.features)
         return sorted(chosen, key=lambda c: -(c.score or 0.0))
 
     def rerank(
@@ -327,6 +341,13 @@ class Reranker:
         if not windows:
             return 0.0
         return sigmoid(self.model.confidence(confidence_features(windows)))
+
+    def logits(self, question: str, chosen: list[Candidate]) -> list[float]:
+        """The cross-encoder's logit of each candidate's window, in one call."""
+        if not chosen:
+            return []
+        texts = [self.window_text(c.hit, [c.sentence.text]) for c in chosen]
+        return [float(x) for x in self.cross_encoder.score(question, texts)]
 
     def pair_score(self, question: str, hit: Hit, texts: list[str]) -> float:
         """The cross-encoder's score of consecutive sentences of ``hit`` read together."""

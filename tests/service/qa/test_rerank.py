@@ -187,6 +187,45 @@ def test_fewer_windows_are_read_where_stage_1_is_sure(
     assert min(windows) < 5 and max(windows) == 5, windows
 
 
+def test_more_windows_are_read_when_none_scores_well(
+    seed_index: Path,
+    embedder,  # type: ignore[no-untyped-def]
+    cross_encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    """When no window read scores ``read_more_below``, the next ``read_more`` candidates by
+    stage 1 are read too, in one more call, and compete as answers; otherwise not."""
+    counting = Counting(cross_encoder)
+    answerer = build_answerer(Settings(index_dir=seed_index), embedder, cross_encoder=counting)  # type: ignore[arg-type]
+    reranker = answerer.reranker
+    assert reranker is not None
+    fitted = reranker.model
+    assert fitted.read_more_below is not None and fitted.read_more > 0
+    question = "Who is OpenAI's chief research officer?"
+    retrieval = answerer.retriever.retrieve(question, 15)
+    hits, scored = answerer.order(question, retrieval.query, retrieval.hits)
+
+    def windows(read_more_below: float, read_more: int = 2):  # type: ignore[no-untyped-def]
+        reranker.model = replace(fitted, read_more_below=read_more_below, read_more=read_more)
+        counting.calls.clear()
+        pool = reranker.candidates(question, hits, scored)
+        return pool, reranker.score_windows(question, pool)
+
+    pool, some = windows(-100.0)
+    first = counting.calls[0]
+    assert counting.calls == [first] and len(some) == first
+    # The question is answered well (its best logit clears the fitted bar): nothing more is read.
+    assert max(c.cross or 0.0 for c in some) >= fitted.read_more_below
+    windows(fitted.read_more_below)
+    assert counting.calls == [first]
+    pool, more = windows(100.0)
+    assert counting.calls == [first, 2] and len(more) == first + 2
+    read = {c.sentence.sentence_id for c in some}
+    expected = [c.sentence.sentence_id for c in pool if c.sentence.sentence_id not in read][:2]
+    assert {c.sentence.sentence_id for c in more} == read | set(expected)
+    assert all(c.cross is not None and c.score is not None for c in more)
+    reranker.model = fitted
+
+
 def test_the_pair_is_read_only_below_its_logit(
     seed_index: Path,
     embedder,  # type: ignore[no-untyped-def]
