@@ -1,6 +1,7 @@
 """In-process `/v1/ask` p50 with the reranking stage reading its windows adaptively (the
-default), reading all of them, reading the answer sentence with its neighbour whatever its score
-(`pair_below` off), and off, against the reference question encode of the same run.
+default), reading all of them, never reading more where none scores well (`read_more_below`
+off), reading the answer sentence with its neighbour whatever its score (`pair_below` off), and
+off, against the reference question encode of the same run.
 
     python bench/windows.py --index news=NEWS_INDEX --index seed=SEED_INDEX
 
@@ -67,6 +68,7 @@ def main() -> int:
         answerers = {
             "adaptive": reranking(settings, embedder, cross),
             "all_windows": reranking(settings, embedder, cross, window_gap=None),
+            "no_read_more": reranking(settings, embedder, cross, read_more_below=None),
             "every_pair": reranking(settings, embedder, cross, pair_below=None),
             "off": build_answerer(Settings(index_dir=Path(index), reranker=False), embedder),
         }
