@@ -114,10 +114,13 @@ def test_answers_on_a_squad_sample(
         build_answerer(Settings(index_dir=index), embedder, cross_encoder=cross_encoder), questions
     )
     assert off["answerable"] == on["answerable"] == 312
-    # Measured: without it answer accuracy 0.795 (recall@1 0.901), with it 0.846 (recall@1
-    # 0.929); 0.02 is six questions.
+    # Measured: without it answer accuracy 0.795 (recall@1 0.901), with it 0.814 (recall@1
+    # 0.930); 0.02 is six questions. Before the stage read more where nothing scores well, 0.830
+    # over the same index (0.846 over an earlier build): its refitted threshold (0.695, from
+    # 0.553) withholds five more answers here, in exchange for abstaining where the corpus has no
+    # answer (docs/answers.md).
     assert off["answer_accuracy"] >= 0.77, off
-    assert on["answer_accuracy"] >= 0.82, on
+    assert on["answer_accuracy"] >= 0.80, on
     assert on["recall@1"] >= 0.91, on
     for metrics in (on, off):
         assert metrics["answer_words_p50"] <= MAX_MEDIAN_WORDS, metrics
