@@ -223,7 +223,6 @@ def test_more_windows_are_read_when_none_scores_well(
     expected = [c.sentence.sentence_id for c in pool if c.sentence.sentence_id not in read][:2]
     assert {c.sentence.sentence_id for c in more} == read | set(expected)
     assert all(c.cross is not None and c.score is not None for c in more)
-    reranker.model = fitted
 
 
 def test_the_pair_is_read_only_below_its_logit(
