@@ -43,6 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from service.qa.rerank import Reading, read_in_turn  # noqa: E402  (after the path)
+
 STAGE1 = (
     "pre cosine coverage retrieval pre_rank passage_rank log_words typed type_match person_match "
     "kind_pattern lead_in quote heading settles"
@@ -207,37 +209,21 @@ def matrix(rows: list[dict[str, float]], names: list[str]) -> np.ndarray:
     )
 
 
-class Reading(NamedTuple):
-    """Which candidates the cross-encoder reads (``service.qa.rerank.to_read``): of the ``most``
-    best by stage 1, the first ``least`` and those within ``gap`` of the best (all when None);
-    then, when none of them scores ``more_below`` or more, the next ``more`` by stage 1."""
-
-    most: int
-    least: int = 1
-    gap: float | None = None
-    more_below: float | None = None
-    more: int = 0
-
-
 def run_stages(q: dict[str, Any], m1: Softmax, m2: Softmax, windows: Reading) -> dict[str, Any]:
     """Stage 1, the read windows and stage 2 for one question, as the service runs them."""
     cands = q["candidates"]
     if not cands:
         return {"windows": []}
     s1 = m1(matrix([c["features"] for c in cands], STAGE1))
+    # Those the cache holds a logit for (the first --read of the pool), best by stage 1 first.
     ranked = [i for i in np.argsort(-s1, kind="stable") if cands[i]["cross"] is not None]
-    order = ranked[: windows.most]
-    if windows.gap is not None and order:
-        top = s1[order[0]]
-        order = [i for n, i in enumerate(order) if n < windows.least or top - s1[i] <= windows.gap]
-    if not order:
+    read, logits = read_in_turn(
+        [s1[i] for i in ranked], lambda at: [cands[ranked[n]]["cross"] for n in at], windows
+    )
+    if not read:
         return {"windows": []}
-    if (
-        windows.more_below is not None
-        and max(cands[i]["cross"] for i in order) < windows.more_below
-    ):
-        order += [i for i in ranked if i not in order][: windows.more]
-    cross = np.array([cands[i]["cross"] for i in order])
+    order = [ranked[n] for n in read]
+    cross = np.array(logits)
     rows = []
     for i, x in zip(order, cross, strict=True):
         rows.append(

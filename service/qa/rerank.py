@@ -26,11 +26,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from indexer.reader import IndexReader
 from service.qa.answer_types import Kind, expected_kind, gives_reason, holds, is_yes_no, settles
@@ -275,17 +276,23 @@ class Reranker:
         return out
 
     def score_windows(self, question: str, pool: list[Candidate]) -> list[Candidate]:
-        """Cross-encode the best of the ``windows`` best candidates (``to_read``), and the next
-        ``read_more`` when none of them scores ``read_more_below``; stage-2 scores, best first."""
+        """Cross-encode the candidates ``read_in_turn`` chooses; stage-2 scores, best first."""
         model = self.model
-        chosen = to_read(pool[: self.windows], model.min_windows, model.window_gap)
-        if not chosen:
+        reading = Reading(
+            self.windows,
+            model.min_windows,
+            model.window_gap,
+            model.read_more_below,
+            model.read_more,
+        )
+        read, logits = read_in_turn(
+            [c.stage1 for c in pool],
+            lambda positions: self.logits(question, [pool[n] for n in positions]),
+            reading,
+        )
+        if not read:
             return []
-        logits = self.logits(question, chosen)
-        if model.read_more_below is not None and max(logits) < model.read_more_below:
-            read = {id(c) for c in chosen}
-            more = [c for c in pool if id(c) not in read][: model.read_more]
-            chosen, logits = chosen + more, logits + self.logits(question, more)
+        chosen = [pool[n] for n in read]
         top_cross, top_stage1 = max(logits), max(c.stage1 for c in chosen)
         for c, logit in zip(chosen, logits, strict=True):
             c.cross = logit
@@ -358,14 +365,37 @@ class Reranker:
         return window_text(self.model.context, hit.chunk.title, texts)
 
 
-def to_read(ranked: list[Candidate], least: int, gap: float | None) -> list[Candidate]:
-    """The candidates (best by stage 1 first) worth a cross-encoder call: at least ``least``,
-    then those within ``gap`` of the best stage-1 score. Where stage 1 is sure, fewer are read:
-    each costs about 17 ms here."""
-    if gap is None or not ranked:
-        return ranked
-    top = ranked[0].stage1
-    return [c for n, c in enumerate(ranked) if n < least or top - c.stage1 <= gap]
+class Reading(NamedTuple):
+    """Which candidates the cross-encoder reads (``read_in_turn``): of the ``most`` best by
+    stage 1, the first ``least`` and those within ``gap`` of the best (all when None); then, when
+    none of them scores ``more_below`` or more (never when None), the next ``more`` by stage 1."""
+
+    most: int
+    least: int = 1
+    gap: float | None = None
+    more_below: float | None = None
+    more: int = 0
+
+
+def read_in_turn(
+    stage1: Sequence[float], logits: Callable[[list[int]], list[float]], reading: Reading
+) -> tuple[list[int], list[float]]:
+    """The positions of the candidates read and their logits. ``stage1``: the candidates'
+    stage-1 scores, best first; ``logits``: the logits of the candidates at the positions given,
+    in one model call. Where stage 1 is sure, fewer are read: each costs about 17 ms here. (The
+    fit, eval/fit_answer_model.py, runs this over its cached logits.)"""
+    first = list(range(min(reading.most, len(stage1))))
+    if reading.gap is not None and first:
+        first = [n for n in first if n < reading.least or stage1[0] - stage1[n] <= reading.gap]
+    if not first:
+        return [], []
+    read = logits(first)
+    if reading.more_below is not None and max(read) < reading.more_below:
+        taken = set(first)
+        more = [n for n in range(len(stage1)) if n not in taken][: reading.more]
+        if more:
+            first, read = first + more, read + logits(more)
+    return first, read
 
 
 def window_text(context: str, title: str | None, texts: list[str]) -> str:

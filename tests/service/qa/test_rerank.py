@@ -9,7 +9,7 @@ import pytest
 
 from service.api.app import build_answerer
 from service.qa.answer import Answerer
-from service.qa.rerank import AnswerModel, Reranker, is_heading
+from service.qa.rerank import AnswerModel, Reading, Reranker, is_heading, read_in_turn
 from service.schemas import AskRequest
 from service.settings import Settings
 
@@ -223,6 +223,34 @@ def test_more_windows_are_read_when_none_scores_well(
     expected = [c.sentence.sentence_id for c in pool if c.sentence.sentence_id not in read][:2]
     assert {c.sentence.sentence_id for c in more} == read | set(expected)
     assert all(c.cross is not None and c.score is not None for c in more)
+
+
+def test_reading_in_turn_is_the_rule_the_fit_runs() -> None:
+    """``read_in_turn`` (the service's and eval/fit_answer_model.py's) over stage-1 scores: the
+    first ``least``, then those within ``gap`` of the best, of the ``most`` best; the next
+    ``more`` in a second call only when no logit reaches ``more_below``."""
+    stage1 = [9.0, 8.0, 5.0, 4.5, 4.0, 3.0, 2.0]
+    calls: list[list[int]] = []
+
+    def logits(score: float):  # type: ignore[no-untyped-def]
+        def read(positions: list[int]) -> list[float]:
+            calls.append(positions)
+            return [score - n for n in positions]
+
+        return read
+
+    gap = Reading(most=5, least=2, gap=2.5, more_below=1.0, more=2)
+    assert read_in_turn(stage1, logits(9.0), gap) == ([0, 1], [9.0, 8.0])
+    assert calls == [[0, 1]]
+    calls.clear()
+    # None of [0, 1] scores 1.0: positions 2 and 3 (beyond the gap, not beyond ``most``) next.
+    assert read_in_turn(stage1, logits(0.5), gap) == ([0, 1, 2, 3], [0.5, -0.5, -1.5, -2.5])
+    assert calls == [[0, 1], [2, 3]]
+    calls.clear()
+    assert read_in_turn(stage1, logits(0.5), Reading(most=3))[0] == [0, 1, 2]
+    assert read_in_turn(stage1[:2], logits(0.5), gap)[0] == [0, 1]  # nothing more to read
+    assert calls == [[0, 1, 2], [0, 1]]
+    assert read_in_turn([], logits(0.5), gap) == ([], [])
 
 
 def test_the_pair_is_read_only_below_its_logit(
