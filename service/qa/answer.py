@@ -69,11 +69,8 @@ class Answerer:
         )
         # The cross-encoder stage (hybrid mode only); None keeps the pipeline without it.
         self.reranker = reranker
-        self.reranker_threshold = (
-            reranker_threshold
-            if reranker_threshold is not None or reranker is None
-            else reranker.model.threshold
-        )
+        # None: the parameter file's threshold, read at each question (it goes with the model).
+        self.reranker_threshold = reranker_threshold
 
     def rank(
         self, question: str, k: int, mode: Mode = "hybrid", filters: Filters | None = None
@@ -245,8 +242,11 @@ class Answerer:
         asked: str | None = None,
     ) -> Composed | None:
         """The answer span of the best window, or None below the confidence threshold."""
-        assert self.reranker is not None and self.reranker_threshold is not None
-        if not windows or confidence < self.reranker_threshold:
+        assert self.reranker is not None
+        threshold = self.reranker_threshold
+        if threshold is None:
+            threshold = self.reranker.model.threshold
+        if not windows or confidence < threshold:
             return None
         best = windows[0]
         sentences = scored[best.hit.chunk.id]

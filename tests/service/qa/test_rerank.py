@@ -150,6 +150,30 @@ def test_off_is_the_pipeline_without_the_reranker(seed_index: Path, embedder) ->
         assert a.answer is None or (a.answer.short is None and a.answer.parts is None)
 
 
+def test_the_parameter_files_threshold_decides_abstention(
+    seed_index: Path,
+    embedder,  # type: ignore[no-untyped-def]
+    cross_encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    """Without ``RAGQA_RERANKER_THRESHOLD`` the threshold is the answer model's, read at each
+    question: a model swapped in later abstains by its own; a configured one overrides it."""
+    question = "Who is OpenAI's chief research officer?"
+    answerer = build_answerer(Settings(index_dir=seed_index), embedder, cross_encoder=cross_encoder)
+    assert answerer.reranker is not None
+    fitted = answerer.reranker.model
+    assert ask(answerer, question).answer is not None
+    answerer.reranker.model = replace(fitted, threshold=1.01)  # above any probability
+    assert ask(answerer, question).answer is None
+    forced = build_answerer(
+        Settings(index_dir=seed_index, reranker_threshold=0.0),
+        embedder,
+        cross_encoder=cross_encoder,
+    )
+    assert forced.reranker is not None
+    forced.reranker.model = replace(fitted, threshold=1.01)
+    assert ask(forced, question).answer is not None
+
+
 def test_the_cross_encoder_reads_only_the_configured_windows(
     seed_index: Path,
     embedder,  # type: ignore[no-untyped-def]
