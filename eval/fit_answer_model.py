@@ -55,6 +55,8 @@ STAGE2 = [*STAGE1, "reason_cue", "cross", "cross_gap", "stage1", "stage1_gap"]
 PASSAGES = "served retrieval evidence rank read answer_gap cross_gap type_any".split()
 CONFIDENCE = "cross answer margin typed type_match type_missing type_absent stage1".split()
 HITS = 15
+# Candidates (by bi-encoder evidence) whose logits are collected.
+READ = 24
 MARGINS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0]
 # Answers the pair margin may grow to: the median, in words, of each set's answers. (The bar is
 # 35 on answers given; this counts every question's best candidate, answered or not.)
@@ -475,7 +477,10 @@ def main() -> int:
     )
     ap.add_argument("--set", action="append", required=True, help="NAME=INDEX:QUESTIONS[:SAMPLE]")
     ap.add_argument(
-        "--read", type=int, default=24, help="Candidates cross-encoded when collecting."
+        "--read",
+        type=int,
+        default=READ,
+        help="Candidates cross-encoded when collecting: the service reads no others (read_pool).",
     )
     ap.add_argument(
         "--context",
@@ -640,8 +645,10 @@ def main() -> int:
         "window_gap": reading.gap,
         "read_more_below": reading.more_below,
         "read_more": reading.more,
+        "read_pool": args.read,
         "fitted": {
             "command": f"python eval/fit_answer_model.py --context {args.context} "
+            + ("" if args.read == READ else f"--read {args.read} ")
             + f"--windows {args.windows} --min-windows {args.min_windows} "
             + f"--window-gap {args.window_gap} "
             + ("" if args.pair_below is None else f"--pair-below {args.pair_below} ")

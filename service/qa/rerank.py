@@ -9,7 +9,8 @@ few sentences:
 2. The cross-encoder scores the ``windows`` best of them (of those, only the first
    ``min_windows`` and the ones within ``window_gap`` of the best stage-1 score), each after its
    article's headline when the fitted model says so (``context``); when none of them scores
-   ``read_more_below``, the ``read_more`` next ones too.
+   ``read_more_below``, the ``read_more`` next ones too. Only the ``read_pool`` best sentences by
+   bi-encoder evidence may be read: the fit has the logits of those.
 3. *Stage 2* scores those sentences as answers from the cross-encoder's logit and the stage-1
    features; the best one is the answer candidate.
 4. Passages are reordered from their retrieval score, their best sentence score, the stage-2
@@ -104,6 +105,10 @@ class AnswerModel:
     # answer.
     read_more_below: float | None = None
     read_more: int = 0
+    # Only the first ``read_pool`` candidates by bi-encoder evidence (``Candidate.rank``) are ever
+    # read (None: any): the fit has the logits of those only, so beyond them the service would
+    # read what its parameters were never fitted on.
+    read_pool: int | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> AnswerModel:
@@ -129,6 +134,7 @@ class AnswerModel:
                 None if d.get("read_more_below") is None else float(d["read_more_below"])
             ),
             read_more=int(d.get("read_more", 0)),
+            read_pool=None if d.get("read_pool") is None else int(d["read_pool"]),
         )
 
 
@@ -141,6 +147,7 @@ class Candidate:
     position: int  # its index among that passage's sentences
     features: dict[str, float]
     entities: list[tuple[str, int, int]]  # (label, start, end) in document offsets
+    rank: int = 0  # its place in the pool, by bi-encoder evidence
     stage1: float = 0.0
     cross: float | None = None
     score: float | None = None  # stage 2
@@ -272,12 +279,15 @@ class Reranker:
                 retrieved[i] / best if best else 0.0,
                 named=asked or question,
             )
-            out.append(Candidate(s, top[i], j, features, found))
+            out.append(Candidate(s, top[i], j, features, found, rank))
         return out
 
     def score_windows(self, question: str, pool: list[Candidate]) -> list[Candidate]:
-        """Cross-encode the candidates ``read_in_turn`` chooses; stage-2 scores, best first."""
+        """Cross-encode the candidates ``read_in_turn`` chooses (of the ``read_pool`` best by
+        bi-encoder evidence); stage-2 scores, best first."""
         model = self.model
+        if model.read_pool is not None:
+            pool = [c for c in pool if c.rank < model.read_pool]
         reading = Reading(
             self.windows,
             model.min_windows,

@@ -249,6 +249,30 @@ def test_more_windows_are_read_when_none_scores_well(
     assert all(c.cross is not None and c.score is not None for c in more)
 
 
+def test_only_the_pool_the_fit_read_is_read(
+    seed_index: Path,
+    embedder,  # type: ignore[no-untyped-def]
+    cross_encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    """The fit has logits for the first ``read_pool`` candidates by bi-encoder evidence only;
+    the service reads none beyond them, even when stage 1 ranks one first or it reads more."""
+    answerer = build_answerer(Settings(index_dir=seed_index), embedder, cross_encoder=cross_encoder)
+    reranker = answerer.reranker
+    assert reranker is not None and reranker.model.read_pool == 24
+    question = "Why did Jerry Tworek leave OpenAI?"
+    retrieval = answerer.retriever.retrieve(question, 15)
+    hits, scored = answerer.order(question, retrieval.query, retrieval.hits)
+    pool = reranker.candidates(question, hits, scored)
+    assert [c.rank for c in sorted(pool, key=lambda c: c.rank)] == list(range(len(pool)))
+    # Stage 1's best candidates, of which some lie beyond a pool of 3; read them all and more.
+    assert any(c.rank >= 3 for c in pool[:5])
+    reranker.model = replace(reranker.model, read_pool=3, read_more_below=100.0, read_more=5)
+    read = reranker.score_windows(question, pool)
+    assert sorted(c.rank for c in read) == [0, 1, 2]
+    reranker.model = replace(reranker.model, read_pool=None)
+    assert len(reranker.score_windows(question, pool)) > 3
+
+
 def test_reading_in_turn_is_the_rule_the_fit_runs() -> None:
     """``read_in_turn`` (the service's and eval/fit_answer_model.py's) over stage-1 scores: the
     first ``least``, then those within ``gap`` of the best, of the ``most`` best; the next
