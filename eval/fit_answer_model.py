@@ -34,7 +34,7 @@ import pickle
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from service.qa.rerank import Reading, read_in_turn  # noqa: E402  (after the path)
+from service.qa.rerank import PairCheck, Reading, read_in_turn  # noqa: E402  (after the path)
 
 STAGE1 = (
     "pre cosine coverage retrieval pre_rank passage_rank log_words typed type_match person_match "
@@ -83,7 +83,7 @@ def collect(
     """Candidates, features, cross-encoder logits and labels of every question of one set."""
     from service.api.app import build_answerer, load_reranker_model
     from service.cli.common import make_embedder
-    from service.qa.compose import partner, rule_span
+    from service.qa.compose import pair_span, partner, rule_span
     from service.qa.rerank import passage_features, window_text
     from service.qa.search.rewrite import drop_exclusions
     from service.settings import Settings
@@ -127,11 +127,11 @@ def collect(
             }
             k = partner(sentences, c.position) if len(span) == 1 and i < read else None
             if k is not None:
-                two = [sentences[x] for x in sorted([c.position, k])]
-                pair_text = " ".join(s.text for s in two)
-                entry["pair_label"] = bool(q["answers"]) and is_hit(q, c.sentence.doc_id, pair_text)
-                entry["pair_words"] = len(pair_text.split())
-                pairs.append(window_text(context, c.hit.chunk.title, [s.text for s in two]))
+                two = [sentences[x].text for x in sorted([c.position, k])]
+                grown = " ".join(s.text for s in pair_span(asked, sentences, c.position, k))
+                entry["pair_label"] = bool(q["answers"]) and is_hit(q, c.sentence.doc_id, grown)
+                entry["pair_words"] = len(grown.split())
+                pairs.append(window_text(context, c.hit.chunk.title, two))
                 pair_index.append(i)
             candidates.append(entry)
         for i, logit in zip(pair_index, cross.score(asked, pairs).tolist(), strict=True):
@@ -283,24 +283,16 @@ def confidence_row(stages: dict[str, Any]) -> dict[str, float]:
     }
 
 
-class PairCheck(NamedTuple):
-    """When the answer sentence grows to a pair: the pair is read only for a sentence whose logit
-    is below ``below`` (None: always) and replaces it when it scores ``margin`` more."""
-
-    margin: float
-    below: float | None
-
-
 def reads_pair(q: dict[str, Any], stages: dict[str, Any], pair: PairCheck) -> bool:
     """Whether the service reads the best window with its neighbour (one more model call)."""
     c = q["candidates"][stages["windows"][0]]
-    return c["pair_cross"] is not None and (pair.below is None or c["cross"] < pair.below)
+    return c["pair_cross"] is not None and pair.reads(c["cross"])
 
 
 def composed(q: dict[str, Any], stages: dict[str, Any], pair: PairCheck) -> tuple[bool, int]:
     """Whether the composed answer holds the fact, and its length in words."""
     c = q["candidates"][stages["windows"][0]]
-    if reads_pair(q, stages, pair) and c["pair_cross"] > c["cross"] + pair.margin:
+    if reads_pair(q, stages, pair) and pair.joins(c["cross"], c["pair_cross"]):
         return c["pair_label"], c["pair_words"]
     return c["span_label"], c["span_words"]
 

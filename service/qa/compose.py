@@ -85,15 +85,13 @@ def compose(
     """The answer span around ``best`` (a sentence of ``sentences``, its passage's sentences)."""
     j = best.position
     span = rule_span(question, sentences, j)
-    below = reranker.model.pair_below
-    if len(span) == 1 and best.cross is not None and (below is None or best.cross < below):
+    check = reranker.model.pair
+    if len(span) == 1 and best.cross is not None and check.reads(best.cross):
         k = partner(sentences, j)
         if k is not None:
-            pair = sorted([j, k])
-            together = reranker.pair_score(question, best.hit, [sentences[i].text for i in pair])
-            if together > best.cross + reranker.model.span_margin:
-                span = [sentences[i] for i in pair]
-                span = extend_quote(sentences, span, bool(_ASKS_WORDS.search(question)))
+            texts = [sentences[i].text for i in sorted([j, k])]
+            if check.joins(best.cross, reranker.pair_score(question, best.hit, texts)):
+                span = pair_span(question, sentences, j, k)
     return Composed(span, short_answer(question, best, span, reranker, asked), confidence)
 
 
@@ -108,6 +106,15 @@ def partner(sentences: list[ScoredSentence], j: int) -> int | None:
         and not is_heading(sentences[k].text)
     ]
     return max(neighbours, key=lambda k: sentences[k].score) if neighbours else None
+
+
+def pair_span(
+    question: str, sentences: list[ScoredSentence], j: int, k: int
+) -> list[ScoredSentence]:
+    """Sentence ``j`` with its neighbour ``k`` (what the cross-encoder read together), and the
+    rest of a quotation they open: the answer when the pair wins."""
+    pair = [sentences[i] for i in sorted([j, k])]
+    return extend_quote(sentences, pair, bool(_ASKS_WORDS.search(question)))
 
 
 def rule_span(question: str, sentences: list[ScoredSentence], j: int) -> list[ScoredSentence]:

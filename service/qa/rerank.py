@@ -137,6 +137,11 @@ class AnswerModel:
             read_pool=None if d.get("read_pool") is None else int(d["read_pool"]),
         )
 
+    @property
+    def pair(self) -> PairCheck:
+        """When the answer sentence grows to the pair with its neighbour."""
+        return PairCheck(self.span_margin, self.pair_below)
+
 
 @dataclass
 class Candidate:
@@ -385,6 +390,23 @@ class Reading(NamedTuple):
     gap: float | None = None
     more_below: float | None = None
     more: int = 0
+
+
+class PairCheck(NamedTuple):
+    """When the answer sentence grows to the pair with its neighbour (``compose``): the pair is
+    read only for a sentence whose logit is below ``below`` (always when None), and replaces the
+    sentence when it scores ``margin`` more. (The fit runs the same checks over cached logits.)"""
+
+    margin: float
+    below: float | None = None
+
+    def reads(self, logit: float | None) -> bool:
+        """Whether the pair is read (one more model call) for a sentence with this logit."""
+        return logit is not None and (self.below is None or logit < self.below)
+
+    def joins(self, logit: float, together: float) -> bool:
+        """Whether the pair, scoring ``together``, replaces the sentence scoring ``logit``."""
+        return together > logit + self.margin
 
 
 def read_in_turn(

@@ -302,6 +302,39 @@ def test_reading_in_turn_is_the_rule_the_fit_runs() -> None:
     assert read_in_turn([], logits(0.5), gap) == ([], [])
 
 
+def test_the_pair_check_is_the_rule_the_fit_runs() -> None:
+    """``PairCheck`` (the service's and eval/fit_answer_model.py's): the pair is read only for a
+    sentence with a logit below ``below`` and wins only by more than ``margin``; the pair that
+    wins carries on to the end of a quotation it opens, as the fit's labels count it."""
+    from service.qa.compose import pair_span
+    from service.qa.extract import ScoredSentence
+    from service.qa.rerank import PairCheck
+
+    check = PairCheck(margin=1.0, below=6.0)
+    assert [check.reads(x) for x in (None, 5.9, 6.0, 9.0)] == [False, True, False, False]
+    assert PairCheck(1.0).reads(9.0) and not PairCheck(1.0).reads(None)
+    assert not check.joins(3.0, 4.0) and check.joins(3.0, 4.01) and not check.joins(3.0, 2.0)
+
+    texts = [
+        "The board met on Monday.",
+        "“We will not sell,” the chair said.",
+        "“The offer is too low.",
+        "We told them so.”",
+        "Shares fell.",
+    ]
+    sentences, start = [], 0
+    for i, text in enumerate(texts):
+        sentences.append(ScoredSentence(i, 0, "d", start, start + len(text), text, 0, 0, 0))
+        start += len(text) + 1
+    question = "Will the board sell?"
+    assert [s.text for s in pair_span(question, sentences, 1, 0)] == texts[:2]
+    assert [s.text for s in pair_span(question, sentences, 1, 2)] == texts[1:4]  # quote closes
+    assert [s.text for s in pair_span(question, sentences, 3, 4)] == texts[3:]
+    # Asked what the chair said: the quote the speaker goes on with is the answer too.
+    said = pair_span("What did the chair say about the offer?", sentences, 1, 0)
+    assert [s.text for s in said] == texts[:4]
+
+
 def test_the_pair_is_read_only_below_its_logit(
     seed_index: Path,
     embedder,  # type: ignore[no-untyped-def]
