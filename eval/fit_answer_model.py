@@ -463,14 +463,11 @@ def handled_well(
     return float(np.mean(rates)) if rates else 0.0
 
 
-def choose_threshold(
+def run_of_best(
     preds: list[dict[str, Any]], pair: PairCheck, unanswerable_weight: float = 3.0
-) -> float:
-    """The abstention threshold: the one under which the most questions are handled well
-    (``handled_well``). Every threshold between two neighbouring confidences scores the same; of
-    the run that scores best, the middle, not the lowest: the lowest sits just above an
-    unanswerable question's confidence, and chosen on four folds it let the fifth's through
-    (docs/answers.md)."""
+) -> tuple[float, float]:
+    """The lowest and highest thresholds under which the most questions are handled well
+    (``handled_well``): every threshold between two neighbouring confidences scores the same."""
     candidates = sorted({round(p["confidence"], 3) for p in preds} | {0.0})
     values = [handled_well(preds, t, pair, unanswerable_weight) for t in candidates]
     best = max(values)
@@ -478,7 +475,17 @@ def choose_threshold(
     last = first
     while last + 1 < len(values) and values[last + 1] > best - 1e-9:
         last += 1
-    return round((candidates[first] + candidates[last]) / 2, 3)
+    return candidates[first], candidates[last]
+
+
+def choose_threshold(
+    preds: list[dict[str, Any]], pair: PairCheck, unanswerable_weight: float = 3.0
+) -> float:
+    """The abstention threshold: the middle of the run of best thresholds (``run_of_best``), not
+    the lowest, which sits just above an unanswerable question's confidence: chosen on four folds
+    it let the fifth's through (eval/threshold_rules.py, docs/answers.md)."""
+    low, high = run_of_best(preds, pair, unanswerable_weight)
+    return round((low + high) / 2, 3)
 
 
 def threshold_out_of_fold(
