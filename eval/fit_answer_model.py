@@ -13,7 +13,8 @@ pipeline without the reranker (hybrid, 15 passages); its candidate sentences are
 the production code's stage-1 features (``service.qa.rerank``), the cross-encoder's logits of the
 first ``--read`` of them, and of each read sentence with its partner (the pair the answer may
 grow to). Collecting is the slow part (a few minutes per thousand questions); ``--cache``
-keeps it.
+keeps it, under a name that changes with the index build and with the code that collects
+(``collection_stamp``), so a change to either collects afresh instead of reusing stale labels.
 
 Then, with folds grouped by article (a SQuAD article, a news article, one of the seed documents),
 each fold fits on the others: stage 1 and stage 2 (softmax over a question's candidates: the
@@ -164,6 +165,22 @@ def collect(
             print(f"{name}: {n}/{len(questions)}", file=sys.stderr, flush=True)
     answerer.retriever.reader.close()
     return out
+
+
+def collection_stamp(index: Path) -> str:
+    """What a collection depends on besides its flags: the index build (``current``'s target)
+    and the code that retrieves, features and labels the candidates (service/qa, the settings,
+    and this file's ``collect`` and ``is_hit``)."""
+    import hashlib
+    import inspect
+
+    digest = hashlib.sha256((index / "current").resolve().name.encode())
+    sources = sorted((ROOT / "service" / "qa").rglob("*.py"))
+    for path in [*sources, ROOT / "service" / "settings.py"]:
+        digest.update(path.read_bytes())
+    for function in (collect, is_hit):
+        digest.update(inspect.getsource(function).encode())
+    return digest.hexdigest()[:10]
 
 
 class Softmax:
@@ -582,6 +599,7 @@ def main() -> int:
         key = (
             f"{name}-{Path(index).name}-{Path(path).stem}-{sample[0] if sample else 0}-{args.read}"
             + ("" if args.context == "none" else f"-{args.context}")
+            + f"-{collection_stamp(Path(index))}"
         )
         cached = args.cache / f"{key}.pickle" if args.cache else None
         if cached and cached.is_file():
