@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
+import inspect
 import json
 import math
 import os
@@ -171,9 +173,6 @@ def collection_stamp(index: Path) -> str:
     """What a collection depends on besides its flags: the index build (``current``'s target)
     and the code that retrieves, features and labels the candidates (service/qa, the settings,
     and this file's ``collect`` and ``is_hit``)."""
-    import hashlib
-    import inspect
-
     digest = hashlib.sha256((index / "current").resolve().name.encode())
     sources = sorted((ROOT / "service" / "qa").rglob("*.py"))
     for path in [*sources, ROOT / "service" / "settings.py"]:

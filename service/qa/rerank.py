@@ -137,6 +137,12 @@ class AnswerModel:
             read_pool=None if d.get("read_pool") is None else int(d["read_pool"]),
         )
 
+    def reading(self, windows: int) -> Reading:
+        """Which of the ``windows`` best candidates the cross-encoder reads (``read_in_turn``)."""
+        return Reading(
+            windows, self.min_windows, self.window_gap, self.read_more_below, self.read_more
+        )
+
     @property
     def pair(self) -> PairCheck:
         """When the answer sentence grows to the pair with its neighbour."""
@@ -293,17 +299,10 @@ class Reranker:
         model = self.model
         if model.read_pool is not None:
             pool = [c for c in pool if c.rank < model.read_pool]
-        reading = Reading(
-            self.windows,
-            model.min_windows,
-            model.window_gap,
-            model.read_more_below,
-            model.read_more,
-        )
         read, logits = read_in_turn(
             [c.stage1 for c in pool],
             lambda positions: self.logits(question, [pool[n] for n in positions]),
-            reading,
+            model.reading(self.windows),
         )
         if not read:
             return []
