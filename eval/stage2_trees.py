@@ -57,7 +57,8 @@ def main() -> int:
             for p in train
         ]
         w = weights_for([p["q"] for p in train], args.balance)
-        scorers: dict[str, Any] = {"linear (served)": Softmax(STAGE2).fit(list(zip(xs, ys)), w)}
+        linear = Softmax(STAGE2).fit(list(zip(xs, ys, strict=True)), w)
+        scorers: dict[str, Any] = {"linear (served)": linear}
         per_row = np.concatenate([[wi] * len(x) for wi, x in zip(w, xs, strict=True)])
         for name, (depth, rounds) in TREES.items():
             trees = HistGradientBoostingClassifier(
