@@ -90,7 +90,7 @@ def compose(
         k = partner(sentences, j)
         if k is not None:
             texts = [sentences[i].text for i in sorted([j, k])]
-            if check.joins(best.cross, reranker.pair_score(question, best.hit, texts)):
+            if check.joins(best.cross, reranker.logits(question, [(best.hit, texts)])[0]):
                 span = pair_span(question, sentences, j, k)
     return Composed(span, short_answer(question, best, span, reranker, asked), confidence)
 

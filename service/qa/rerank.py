@@ -301,7 +301,7 @@ class Reranker:
             pool = [c for c in pool if c.rank < model.read_pool]
         read, logits = read_in_turn(
             [c.stage1 for c in pool],
-            lambda positions: self.logits(question, [pool[n] for n in positions]),
+            lambda at: self.logits(question, [(pool[n].hit, [pool[n].sentence.text]) for n in at]),
             model.reading(self.windows),
         )
         if not read:
@@ -363,16 +363,13 @@ class Reranker:
             return 0.0
         return sigmoid(self.model.confidence(confidence_features(windows)))
 
-    def logits(self, question: str, chosen: list[Candidate]) -> list[float]:
-        """The cross-encoder's logit of each candidate's window, in one call."""
-        if not chosen:
+    def logits(self, question: str, windows: list[tuple[Hit, list[str]]]) -> list[float]:
+        """The cross-encoder's logit of each window (consecutive sentences of a hit: a
+        candidate alone, or with its neighbour), in one call."""
+        if not windows:
             return []
-        texts = [self.window_text(c.hit, [c.sentence.text]) for c in chosen]
+        texts = [self.window_text(hit, sentences) for hit, sentences in windows]
         return [float(x) for x in self.cross_encoder.score(question, texts)]
-
-    def pair_score(self, question: str, hit: Hit, texts: list[str]) -> float:
-        """The cross-encoder's score of consecutive sentences of ``hit`` read together."""
-        return float(self.cross_encoder.score(question, [self.window_text(hit, texts)])[0])
 
     def window_text(self, hit: Hit, texts: list[str]) -> str:
         """What the cross-encoder reads for sentences of ``hit``: with the model's context."""
