@@ -172,12 +172,15 @@ def collect(
 def collection_stamp(index: Path) -> str:
     """What a collection depends on besides its flags: the index build (``current``'s target)
     and the code that retrieves, features and labels the candidates (service/qa, the settings,
-    and this file's ``collect`` and ``is_hit``)."""
+    how service/api/app.py builds the answerer and loads the cross-encoder, and this file's
+    ``collect`` and ``is_hit``)."""
+    from service.api.app import build_answerer, load_reranker_model
+
     digest = hashlib.sha256((index / "current").resolve().name.encode())
     sources = sorted((ROOT / "service" / "qa").rglob("*.py"))
     for path in [*sources, ROOT / "service" / "settings.py"]:
         digest.update(path.read_bytes())
-    for function in (collect, is_hit):
+    for function in (build_answerer, load_reranker_model, collect, is_hit):
         digest.update(inspect.getsource(function).encode())
     return digest.hexdigest()[:10]
 
