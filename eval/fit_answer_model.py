@@ -35,6 +35,7 @@ import math
 import os
 import pickle
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -405,6 +406,11 @@ def predict(q: dict[str, Any], models: dict[str, Any], windows: Reading) -> dict
     return out
 
 
+def answered(p: dict[str, Any], threshold: float) -> bool:
+    """Whether the service answers a prediction's question at ``threshold`` (or abstains)."""
+    return bool(p["stages"]["windows"]) and p["confidence"] >= threshold
+
+
 def report(preds: list[dict[str, Any]], threshold: float, pair: PairCheck) -> dict[str, Any]:
     rows: dict[Any, dict[str, list[float]]] = collections.defaultdict(
         lambda: collections.defaultdict(list)
@@ -412,21 +418,21 @@ def report(preds: list[dict[str, Any]], threshold: float, pair: PairCheck) -> di
     for p in preds:
         q = p["q"]
         keys = [q["set"], (q["set"], q["kind"])]
-        answered = bool(p["stages"]["windows"]) and p["confidence"] >= threshold
+        given = answered(p, threshold)
         for k in keys:
             rows[k]["windows_read"].append(len(p["stages"]["windows"]))
-            rows[k]["pairs_read"].append(answered and reads_pair(q, p["stages"], pair))
+            rows[k]["pairs_read"].append(given and reads_pair(q, p["stages"], pair))
         if not q["answerable"]:
             for k in keys:
-                rows[k]["abstained"].append(not answered)
+                rows[k]["abstained"].append(not given)
             continue
         labels = [q["passages"][i]["label"] for i in p["passage_order"]]
-        ok, words = composed(q, p["stages"], pair) if answered else (False, 0)
+        ok, words = composed(q, p["stages"], pair) if given else (False, 0)
         for k in keys:
             rows[k]["recall@1"].append(bool(labels[:1] and labels[0]))
             rows[k]["recall@5"].append(any(labels[:5]))
             rows[k]["answer_accuracy"].append(ok)
-            if answered:
+            if given:
                 rows[k]["words"].append(words)
     out = {}
     for k, v in rows.items():
@@ -468,11 +474,11 @@ def handled_well(
     by_set: dict[str, list[tuple[bool, float]]] = collections.defaultdict(list)
     for p in preds:
         q = p["q"]
-        answered = bool(p["stages"]["windows"]) and p["confidence"] >= threshold
+        given = answered(p, threshold)
         good = (
             composed(q, p["stages"], pair)[0]
-            if answered and q["answerable"]
-            else not (answered or q["answerable"])
+            if given and q["answerable"]
+            else not (given or q["answerable"])
         )
         by_set[q["set"]].append((good, 1.0 if q["answerable"] else unanswerable_weight))
     mixed = [
@@ -497,14 +503,24 @@ def run_of_best(
     return candidates[first], candidates[last]
 
 
+# Which threshold of the run of best ones to take (eval/threshold_rules.py compares them).
+RULES: dict[str, Callable[[float, float], float]] = {
+    "lowest": lambda low, high: low,
+    "middle": lambda low, high: (low + high) / 2,
+    "highest": lambda low, high: high,
+}
+
+
 def choose_threshold(
-    preds: list[dict[str, Any]], pair: PairCheck, unanswerable_weight: float = 3.0
+    preds: list[dict[str, Any]],
+    pair: PairCheck,
+    unanswerable_weight: float = 3.0,
+    rule: str = "middle",
 ) -> float:
     """The abstention threshold: the middle of the run of best thresholds (``run_of_best``), not
     the lowest, which sits just above an unanswerable question's confidence: chosen on four folds
     it let the fifth's through (eval/threshold_rules.py, docs/answers.md)."""
-    low, high = run_of_best(preds, pair, unanswerable_weight)
-    return round((low + high) / 2, 3)
+    return round(RULES[rule](*run_of_best(preds, pair, unanswerable_weight)), 3)
 
 
 def threshold_out_of_fold(
@@ -512,26 +528,25 @@ def threshold_out_of_fold(
     folds: list[tuple[np.ndarray, np.ndarray]],
     pair: PairCheck,
     unanswerable_weight: float = 3.0,
+    rule: str = "middle",
 ) -> dict[str, dict[str, float]]:
-    """Answer accuracy and abstention per set when each fold's threshold is chosen on the other
-    folds' predictions: the threshold, too, meets questions it was not chosen on."""
+    """Answer accuracy and abstention per set when each fold's threshold is chosen (by ``rule``)
+    on the other folds' predictions: the threshold, too, meets questions it was not chosen on."""
     rows: dict[str, dict[str, list[bool]]] = collections.defaultdict(
         lambda: collections.defaultdict(list)
     )
     for train_idx, test_idx in folds:
-        t = choose_threshold([preds[i] for i in train_idx], pair, unanswerable_weight)
+        t = choose_threshold([preds[i] for i in train_idx], pair, unanswerable_weight, rule)
         for i in test_idx:
             p, q = preds[i], preds[i]["q"]
-            answered = bool(p["stages"]["windows"]) and p["confidence"] >= t
             if q["answerable"]:
                 rows[q["set"]]["answer_accuracy"].append(
-                    answered and composed(q, p["stages"], pair)[0]
+                    answered(p, t) and composed(q, p["stages"], pair)[0]
                 )
             else:
-                rows[q["set"]]["abstained"].append(not answered)
+                rows[q["set"]]["abstained"].append(not answered(p, t))
     return {
-        s: {k: round(float(np.mean(v)), 3) for k, v in sorted(r.items())}
-        for s, r in sorted(rows.items())
+        s: {k: float(np.mean(v)) for k, v in sorted(r.items())} for s, r in sorted(rows.items())
     }
 
 
@@ -680,7 +695,10 @@ def main() -> int:
     )
     for k in sorted(final, key=str):
         print(k, final[k])
-    nested = threshold_out_of_fold(preds, folds, best_pair, args.unanswerable_weight)
+    nested = {
+        s: {k: round(v, 3) for k, v in r.items()}
+        for s, r in threshold_out_of_fold(preds, folds, best_pair, args.unanswerable_weight).items()
+    }
     print(f"with the threshold chosen on the other folds: {nested}")
     limits = ceiling(preds, best_pair)
     print("ceiling: a right span in the pool / cross-encoded / windows / first (answerable)")

@@ -22,13 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fit_answer_model import PairCheck, composed, run_of_best
-
-RULES = {
-    "lowest": lambda low, high: low,
-    "middle": lambda low, high: (low + high) / 2,
-    "highest": lambda low, high: high,
-}
+from fit_answer_model import RULES, PairCheck, threshold_out_of_fold
 
 
 def main() -> int:
@@ -46,31 +40,22 @@ def main() -> int:
     for repeat in range(args.repeats):
         rng = np.random.default_rng(repeat)
         fold = {g: int(rng.integers(args.folds)) for g in groups}
-        for name, rule in RULES.items():
-            rows: dict[str, list[bool]] = collections.defaultdict(list)
-            for k in range(args.folds):
-                train = [p for p in preds if fold[p["q"]["group"]] != k]
-                if not train:
-                    continue
-                t = rule(*run_of_best(train, pair))
-                for p in preds:
-                    q = p["q"]
-                    if fold[q["group"]] != k:
-                        continue
-                    answered = bool(p["stages"]["windows"]) and p["confidence"] >= t
-                    if q["answerable"]:
-                        rows[f"{q['set']} answer"].append(
-                            answered and composed(q, p["stages"], pair)[0]
-                        )
-                    else:
-                        rows[f"{q['set']} abstained"].append(not answered)
-            for key, values in rows.items():
-                totals[name][key].append(float(np.mean(values)))
-    for name, cells in totals.items():
+        at = np.array([fold[p["q"]["group"]] for p in preds])
+        splits = [
+            (np.flatnonzero(at != k), np.flatnonzero(at == k))
+            for k in range(args.folds)
+            if (at != k).any()
+        ]
+        for rule in RULES:
+            for name, cells in threshold_out_of_fold(preds, splits, pair, rule=rule).items():
+                for measure, value in cells.items():
+                    key = f"{name} {'answer' if measure == 'answer_accuracy' else measure}"
+                    totals[rule][key].append(value)
+    for rule, cells in totals.items():
         shown = ", ".join(
             f"{key} {np.mean(v):.3f} (s.d. {np.std(v):.3f})" for key, v in sorted(cells.items())
         )
-        print(f"{name}: {shown}")
+        print(f"{rule}: {shown}")
     return 0
 
 
