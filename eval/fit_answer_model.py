@@ -81,6 +81,17 @@ def group_of(name: str, q: dict[str, Any]) -> str:
     return f"{name}:{q['id'].rsplit('-q', 1)[0]}"
 
 
+def pooled(answerer: Any, question: str) -> tuple[str, list[Any], dict[int, Any], list[Any]]:
+    """The question as searched, its passages, their scored sentences and the pooled candidates
+    (best by bi-encoder evidence first): what the service has before its reranking stage."""
+    from service.qa.search.rewrite import drop_exclusions
+
+    asked = drop_exclusions(question)
+    retrieval = answerer.retriever.retrieve(asked, HITS)
+    hits, scored = answerer.order(asked, retrieval.query, retrieval.hits)
+    return asked, hits, scored, answerer.reranker.pool(asked, hits, scored, question)
+
+
 def collect(
     name: str, index: Path, path: Path, sample: int, read: int, context: str
 ) -> list[dict[str, Any]]:
@@ -89,15 +100,13 @@ def collect(
     from service.cli.common import make_embedder
     from service.qa.compose import pair_span, partner, rule_span
     from service.qa.rerank import passage_features, window_text
-    from service.qa.search.rewrite import drop_exclusions
     from service.settings import Settings
 
     cross = load_reranker_model(Settings())
     answerer = build_answerer(
         Settings(index_dir=index), make_embedder(Settings()), cross_encoder=cross
     )
-    reranker = answerer.reranker
-    assert reranker is not None
+    assert answerer.reranker is not None
     questions = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
     if sample and len(questions) > sample:
         questions = questions[:: math.ceil(len(questions) / sample)]
@@ -105,11 +114,7 @@ def collect(
     for n, q in enumerate(questions):
         q.setdefault("docs", [])
         q.setdefault("answers", [])
-        # The candidates as the service has them before its reranking stage.
-        asked = drop_exclusions(q["question"])
-        retrieval = answerer.retriever.retrieve(asked, HITS)
-        hits, scored = answerer.order(asked, retrieval.query, retrieval.hits)
-        pool = reranker.pool(asked, hits, scored, q["question"])
+        asked, hits, scored, pool = pooled(answerer, q["question"])
         logits = cross.score(
             asked, [window_text(context, c.hit.chunk.title, [c.sentence.text]) for c in pool[:read]]
         ).tolist()
@@ -174,14 +179,14 @@ def collection_stamp(index: Path) -> str:
     """What a collection depends on besides its flags: the index build (``current``'s target)
     and the code that retrieves, features and labels the candidates (service/qa, the settings,
     how service/api/app.py builds the answerer and loads the cross-encoder, and this file's
-    ``collect`` and ``is_hit``)."""
+    ``pooled``, ``collect`` and ``is_hit``)."""
     from service.api.app import build_answerer, load_reranker_model
 
     digest = hashlib.sha256((index / "current").resolve().name.encode())
     sources = sorted((ROOT / "service" / "qa").rglob("*.py"))
     for path in [*sources, ROOT / "service" / "settings.py"]:
         digest.update(path.read_bytes())
-    for function in (build_answerer, load_reranker_model, collect, is_hit):
+    for function in (build_answerer, load_reranker_model, pooled, collect, is_hit):
         digest.update(inspect.getsource(function).encode())
     return digest.hexdigest()[:10]
 

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fit_answer_model import HITS, READ, is_hit
+from fit_answer_model import READ, is_hit, pooled
 
 WH = re.compile(
     r"^(?:why|how come|what (?:made|prompted|caused|drove|led)|what reason)\s+(?:(?:did|does|do"
@@ -40,7 +40,6 @@ def main() -> int:
     from service.cli.common import make_embedder
     from service.qa.answer_types import Kind, expected_kind
     from service.qa.rerank import window_text
-    from service.qa.search.rewrite import drop_exclusions
     from service.settings import Settings
 
     ap = argparse.ArgumentParser(description=__doc__)
@@ -55,16 +54,13 @@ def main() -> int:
         answerer = build_answerer(
             Settings(index_dir=Path(index)), make_embedder(Settings()), cross_encoder=cross
         )
-        assert answerer.reranker is not None
         for line in Path(path).read_text("utf-8").splitlines():
             q = json.loads(line) if line.strip() else {}
             if not q.get("answers") or expected_kind(q["question"]) != Kind.REASON:
                 continue
             q.setdefault("docs", [])
-            asked = drop_exclusions(q["question"])
-            retrieval = answerer.retriever.retrieve(asked, HITS)
-            hits, scored = answerer.order(asked, retrieval.query, retrieval.hits)
-            pool = answerer.reranker.pool(asked, hits, scored, q["question"])[:READ]
+            asked, _, _, pool = pooled(answerer, q["question"])
+            pool = pool[:READ]
             labels = [is_hit(q, c.sentence.doc_id, c.sentence.text) for c in pool]
             if not any(labels):
                 continue
