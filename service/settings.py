@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from indexer.choices import INDEX_TYPES, PRECISIONS
+from service.qa.cross_encoder import SPIN_US
 
 
 class Settings(BaseSettings):
@@ -142,7 +143,7 @@ class Settings(BaseSettings):
         "likes (its default), after each call too, instead of for RAGQA_RERANKER_SPIN_US.",
     )
     reranker_spin_us: int = Field(
-        20,
+        SPIN_US,
         ge=0,
         le=100_000,
         description="Microseconds the cross-encoder's threads busy-wait for work before they "

@@ -23,6 +23,9 @@ log = logging.getLogger("ragqa")
 # Longest (question, text) input in model tokens: windows are a sentence or two, and a longer
 # one is cut rather than scored at a cost that grows with its length.
 MAX_TOKENS = 160
+# Microseconds ONNX Runtime's threads busy-wait for work before they sleep: enough to bridge the
+# gaps between one call's operations, not to hold the cores after it (docs/answers.md).
+SPIN_US = 20
 
 
 class CrossEncoder(Protocol):
@@ -59,8 +62,8 @@ class OnnxCrossEncoder:
         folder: Path,
         threads: int = 1,
         spin: bool = False,
+        spin_us: int = SPIN_US,
         max_tokens: int = MAX_TOKENS,
-        spin_us: int = 0,
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -136,8 +139,8 @@ def load_cross_encoder(
     folder: Path,
     threads: int = 1,
     spin: bool = False,
+    spin_us: int = SPIN_US,
     sha256_pin: str | None = None,
-    spin_us: int = 0,
 ) -> CrossEncoder:
     """The cross-encoder in ``folder``: ONNX when it holds ``model.onnx``, else a
     sentence-transformers folder (``config.json``). ``sha256_pin`` is checked against
@@ -153,7 +156,7 @@ def load_cross_encoder(
                 f"cross-encoder {folder / 'model.onnx'} has sha256 {found}, expected "
                 f"{sha256_pin}; run `make install` again to restore it"
             )
-        return OnnxCrossEncoder(folder, threads, spin, spin_us=spin_us)
+        return OnnxCrossEncoder(folder, threads, spin, spin_us)
     if (folder / "config.json").is_file():
         return TorchCrossEncoder(folder, threads)
     raise ModelLoadError(
