@@ -191,6 +191,32 @@ def collection_stamp(index: Path) -> str:
     return digest.hexdigest()[:10]
 
 
+def collected(
+    specs: list[str], read: int, context: str, cache: Path | None
+) -> list[dict[str, Any]]:
+    """The questions of every ``NAME=INDEX:QUESTIONS[:SAMPLE]`` set, collected, or taken from
+    ``cache`` when collected before with the same index build and code."""
+    questions: list[dict[str, Any]] = []
+    for spec in specs:
+        name, rest = spec.split("=", 1)
+        index, path, *sample = rest.split(":")
+        key = (
+            f"{name}-{Path(index).name}-{Path(path).stem}-{sample[0] if sample else 0}-{read}"
+            + ("" if context == "none" else f"-{context}")
+            + f"-{collection_stamp(Path(index))}"
+        )
+        cached = cache / f"{key}.pickle" if cache else None
+        if cached and cached.is_file():
+            questions += pickle.loads(cached.read_bytes())
+            continue
+        got = collect(name, Path(index), Path(path), int(sample[0]) if sample else 0, read, context)
+        if cached:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_bytes(pickle.dumps(got))
+        questions += got
+    return questions
+
+
 class Softmax:
     """Linear scores, fitted so that each question's softmax puts its mass on a right candidate
     (the log-likelihood of "one of the right ones"), with an L2 penalty on standardised weights."""
@@ -614,26 +640,7 @@ def main() -> int:
         "choice of threshold.",
     )
     args = ap.parse_args()
-    questions: list[dict[str, Any]] = []
-    for spec in args.set:
-        name, rest = spec.split("=", 1)
-        index, path, *sample = rest.split(":")
-        key = (
-            f"{name}-{Path(index).name}-{Path(path).stem}-{sample[0] if sample else 0}-{args.read}"
-            + ("" if args.context == "none" else f"-{args.context}")
-            + f"-{collection_stamp(Path(index))}"
-        )
-        cached = args.cache / f"{key}.pickle" if args.cache else None
-        if cached and cached.is_file():
-            questions += pickle.loads(cached.read_bytes())
-            continue
-        got = collect(
-            name, Path(index), Path(path), int(sample[0]) if sample else 0, args.read, args.context
-        )
-        if cached:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            cached.write_bytes(pickle.dumps(got))
-        questions += got
+    questions = collected(args.set, args.read, args.context, args.cache)
     from sklearn.model_selection import GroupKFold
 
     reading = Reading(

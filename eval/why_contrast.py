@@ -7,9 +7,11 @@ The cross-encoder scores a sentence that restates a why-question's event ("The d
 Jerry Tworek marks the end of an era for OpenAI") above the one that gives the reason. The probe:
 score each candidate both against the question and against its event with the wh-words taken
 off ("Jerry Tworek leave OpenAI"), and choose by ``logit(question) - a * logit(event)``, so that
-a sentence gains only for what the "why" adds. Over the reason questions (by
+a sentence gains only for what the "why" adds. And the question asked in other words: the event
+after "reason" or before "because", or "What was the reason …?", alone and added to the logit of
+the question as asked (weight 0.5 or 1). Over the reason questions (by
 ``answer_types.expected_kind``) with a right sentence among the first 24 candidates the service
-pools (as the fit collects them), printed per set and ``a``: how many are chosen right.
+pools (as the fit collects them), printed per set and rule: how many are chosen right.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ WH = re.compile(
     re.IGNORECASE,
 )
 SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
+REPHRASED = {
+    "reason EVENT": "reason {event}",
+    "EVENT because": "{event} because",
+    "What was the reason EVENT?": "What was the reason {event}?",
+}
+ADDED = (0.5, 1.0)
 
 
 def main() -> int:
@@ -46,7 +54,7 @@ def main() -> int:
     ap.add_argument("--set", action="append", required=True, help="NAME=INDEX:QUESTIONS")
     args = ap.parse_args()
     cross = load_reranker_model(Settings())
-    chosen: dict[str, collections.Counter[float]] = collections.defaultdict(collections.Counter)
+    chosen: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     counted: collections.Counter[str] = collections.Counter()
     for spec in args.set:
         name, rest = spec.split("=", 1)
@@ -71,10 +79,20 @@ def main() -> int:
             event_logits = np.array([float(cross.score(event, [t])[0]) for t in texts])
             counted[name] += 1
             for a in SHARES:
-                chosen[name][a] += labels[int(np.argmax(asked_logits - a * event_logits))]
+                chosen[name][f"a={a}"] += labels[int(np.argmax(asked_logits - a * event_logits))]
+            for rule, form in REPHRASED.items():
+                said = form.format(event=event)
+                logits = np.array([float(cross.score(said, [t])[0]) for t in texts])
+                chosen[name][rule] += labels[int(np.argmax(logits))]
+                for b in ADDED:
+                    both = asked_logits + b * logits
+                    chosen[name][f"asked + {b}·{rule}"] += labels[int(np.argmax(both))]
         answerer.retriever.reader.close()
-    for a in SHARES:
-        print(f"a={a:<5}" + "  ".join(f"{n} {chosen[n][a]}/{counted[n]}" for n in counted))
+    rules = [f"a={a}" for a in SHARES] + [
+        r for rule in REPHRASED for r in (rule, *(f"asked + {b}·{rule}" for b in ADDED))
+    ]
+    for rule in rules:
+        print(f"{rule:42}" + "  ".join(f"{n} {chosen[n][rule]}/{counted[n]}" for n in counted))
     return 0
 
 
