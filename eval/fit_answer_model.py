@@ -22,6 +22,9 @@ probability of the right one), the passage order (the same, over passages), the 
 (logistic regression on whether the corpus answers the question) and, from the out-of-fold
 predictions, the abstention threshold and the pair margin. The printed figures are those
 out-of-fold figures, per set and per kind; the parameters written are fitted on everything.
+``--repeats`` more random assignments of articles to folds are cross-validated again with those
+choices, and the mean and spread of their figures printed and written: how far the figures move
+with the split alone.
 """
 
 from __future__ import annotations
@@ -437,6 +440,22 @@ def predict(q: dict[str, Any], models: dict[str, Any], windows: Reading) -> dict
     return out
 
 
+def out_of_fold(
+    questions: list[dict[str, Any]],
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    windows: Reading,
+    balance: float,
+    unanswerable_weight: float,
+) -> list[dict[str, Any]]:
+    """Every question's prediction by the models fitted on the other folds."""
+    preds: list[dict[str, Any]] = [{}] * len(questions)
+    for train_idx, test_idx in folds:
+        models = fit_all([questions[i] for i in train_idx], windows, balance, unanswerable_weight)
+        for i in test_idx:
+            preds[i] = predict(questions[i], models, windows)
+    return preds
+
+
 def answered(p: dict[str, Any], threshold: float) -> bool:
     """Whether the service answers a prediction's question at ``threshold`` (or abstains)."""
     return bool(p["stages"]["windows"]) and p["confidence"] >= threshold
@@ -630,6 +649,13 @@ def main() -> int:
     )
     ap.add_argument("--balance", type=float, default=0.5, help="0: sets weigh by size; 1: equally.")
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="Other random assignments of articles to folds to cross-validate over again (the "
+        "spread of the figures with the split alone).",
+    )
     ap.add_argument("--cache", type=Path, default=None, help="Where collected candidates are kept.")
     ap.add_argument("--out", type=Path, default=None, help="Parameter file to write.")
     ap.add_argument(
@@ -652,14 +678,8 @@ def main() -> int:
     )
 
     groups = [q["group"] for q in questions]
-    preds: list[dict[str, Any]] = [{}] * len(questions)
     folds = list(GroupKFold(n_splits=args.folds).split(questions, groups=groups))
-    for train_idx, test_idx in folds:
-        models = fit_all(
-            [questions[i] for i in train_idx], reading, args.balance, args.unanswerable_weight
-        )
-        for i in test_idx:
-            preds[i] = predict(questions[i], models, reading)
+    preds = out_of_fold(questions, folds, reading, args.balance, args.unanswerable_weight)
     if os.environ.get("FIT_DUMP"):
         Path(os.environ["FIT_DUMP"]).write_bytes(pickle.dumps(preds))
     best_acc = -1.0
@@ -716,6 +736,31 @@ def main() -> int:
     print("ceiling: a right span in the pool / cross-encoded / windows / first (answerable)")
     for name, values in sorted(limits.items()):
         print(f"  {name}: {values}")
+    # The figures above are one assignment of articles to folds, the one every choice was
+    # measured on; other assignments say how far they move with the split alone.
+    spread: dict[str, dict[str, list[float]]] = collections.defaultdict(
+        lambda: collections.defaultdict(list)
+    )
+    for seed in range(1, args.repeats + 1):
+        split = GroupKFold(n_splits=args.folds, shuffle=True, random_state=seed)
+        shuffled = list(split.split(questions, groups=groups))
+        again = out_of_fold(questions, shuffled, reading, args.balance, args.unanswerable_weight)
+        nested_again = threshold_out_of_fold(again, shuffled, best_pair, args.unanswerable_weight)
+        recall = report(again, best_t, best_pair)
+        for name, values in nested_again.items():
+            row = spread[name]
+            row["recall@1"].append(recall[name]["recall@1"])
+            row["first"].append(ceiling(again, best_pair)[name]["first"])
+            for k, v in values.items():
+                row[k].append(v)
+    repeated = {
+        s: {k: [round(float(np.mean(v)), 3), round(float(np.std(v)), 3)] for k, v in r.items()}
+        for s, r in sorted(spread.items())
+    }
+    if repeated:
+        print(f"over {args.repeats} other assignments of articles to folds, mean [s.d.]:")
+        for name, values in repeated.items():
+            print(f"  {name}: " + ", ".join(f"{k} {m} [{sd}]" for k, (m, sd) in values.items()))
     models = fit_all(questions, reading, args.balance, args.unanswerable_weight)
     conf = models["confidence"]
     params = {
@@ -755,6 +800,7 @@ def main() -> int:
             "questions": dict(collections.Counter(q["set"] for q in questions)),
             "cross_validated": {k: v for k, v in final.items() if isinstance(k, str)},
             "threshold_out_of_fold": nested,
+            "other_fold_assignments": {"repeats": args.repeats, "mean_sd": repeated},
             "threshold_tradeoff": tradeoff,
             "ceiling": limits,
         },
