@@ -50,7 +50,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from service.qa.rerank import PairCheck, Reading, read_in_turn  # noqa: E402  (after the path)
+from service.qa.rerank import (  # noqa: E402  (after the path)
+    PairCheck,
+    Reading,
+    read_in_turn,
+    stage2_features,
+)
 
 STAGE1 = (
     "pre cosine coverage retrieval pre_rank passage_rank log_words typed type_match person_match "
@@ -58,7 +63,10 @@ STAGE1 = (
 ).split()
 # A reason cue helps only once the cross-encoder has read the windows (stage 1 with it chose
 # slightly worse windows: docs/answers.md).
-STAGE2 = [*STAGE1, "reason_cue", "cross", "cross_gap", "stage1", "stage1_gap"]
+STAGE2 = [
+    *STAGE1,
+    *"reason_cue cross cross_gap cross_top cross_top_logit stage1 stage1_gap".split(),
+]
 PASSAGES = "served retrieval evidence rank read answer_gap cross_gap type_any".split()
 CONFIDENCE = "cross answer margin typed type_match type_missing type_absent stage1".split()
 HITS = 15
@@ -279,18 +287,11 @@ def run_stages(q: dict[str, Any], m1: Softmax, m2: Softmax, windows: Reading) ->
     if not read:
         return {"windows": []}
     order = [ranked[n] for n in read]
-    cross = np.array(logits)
-    rows = []
-    for i, x in zip(order, cross, strict=True):
-        rows.append(
-            cands[i]["features"]
-            | {
-                "cross": x,
-                "cross_gap": x - cross.max(),
-                "stage1": s1[i],
-                "stage1_gap": s1[i] - s1[order].max(),
-            }
-        )
+    top_cross, top_stage1 = max(logits), s1[order].max()
+    rows = [
+        cands[i]["features"] | stage2_features(x, top_cross, s1[i], top_stage1)
+        for i, x in zip(order, logits, strict=True)
+    ]
     s2 = m2(matrix(rows, STAGE2))
     best = np.argsort(-s2, kind="stable")
     return {

@@ -310,7 +310,7 @@ class Reranker:
         top_cross, top_stage1 = max(logits), max(c.stage1 for c in chosen)
         for c, logit in zip(chosen, logits, strict=True):
             c.cross = logit
-            c.features |= stage2_features(c, logit, top_cross, top_stage1)
+            c.features |= stage2_features(logit, top_cross, c.stage1, top_stage1)
             c.score = model.stage2(c.features)
         return sorted(chosen, key=lambda c: -(c.score or 0.0))
 
@@ -434,13 +434,20 @@ def window_text(context: str, title: str | None, texts: list[str]) -> str:
 
 
 def stage2_features(
-    c: Candidate, logit: float, top_cross: float, top_stage1: float
+    logit: float, top_cross: float, stage1: float, top_stage1: float
 ) -> dict[str, float]:
+    """What stage 2 adds to a read window's stage-1 features (the service's and the fit's):
+    its logit, its stage-1 score, each as it is and below the best of the windows read, and
+    whether the cross-encoder scores it best (alone and times its logit: the model's first
+    choice counts for more than a linear use of its logit gives it)."""
+    top = float(logit >= top_cross)
     return {
         "cross": logit,
         "cross_gap": logit - top_cross,
-        "stage1": c.stage1,
-        "stage1_gap": c.stage1 - top_stage1,
+        "cross_top": top,
+        "cross_top_logit": top * logit,
+        "stage1": stage1,
+        "stage1_gap": stage1 - top_stage1,
     }
 
 
