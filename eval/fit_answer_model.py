@@ -747,11 +747,11 @@ def main() -> int:
         shuffled = list(split.split(questions, groups=groups))
         again = out_of_fold(questions, shuffled, reading, args.balance, args.unanswerable_weight)
         nested_again = threshold_out_of_fold(again, shuffled, best_pair, args.unanswerable_weight)
-        recall = report(again, best_t, best_pair)
+        recall, first = report(again, best_t, best_pair), ceiling(again, best_pair)
         for name, values in nested_again.items():
             row = spread[name]
             row["recall@1"].append(recall[name]["recall@1"])
-            row["first"].append(ceiling(again, best_pair)[name]["first"])
+            row["first"].append(first[name]["first"])
             for k, v in values.items():
                 row[k].append(v)
     repeated = {
