@@ -74,19 +74,8 @@ def whole_run(questions: list[dict[str, Any]], repeats: int) -> dict[str, dict[s
 
     model = AnswerModel.load()
     reading, pair = model.reading(model.fitted.get("windows", 5)), model.pair
-    groups = [q["group"] for q in questions]
-    got: dict[str, dict[str, list[float]]] = collections.defaultdict(
-        lambda: collections.defaultdict(list)
-    )
-    for seed in range(1, repeats + 1):
-        split = GroupKFold(5, shuffle=True, random_state=seed)
-        folds = list(split.split(questions, groups=groups))
-        preds = fit.out_of_fold(questions, folds, reading, 0.5, 3.0)
-        for name, values in fit.threshold_out_of_fold(preds, folds, pair).items():
-            got[name]["first"].append(fit.ceiling(preds, pair)[name]["first"])
-            for k, v in values.items():
-                got[name][k].append(v)
-    return {s: {k: float(np.mean(v)) for k, v in r.items()} for s, r in sorted(got.items())}
+    spread = fit.other_splits(questions, repeats, 5, reading, pair, 0.5, 3.0)
+    return {s: {k: mean for k, (mean, _) in r.items()} for s, r in spread.items()}
 
 
 def main() -> int:
