@@ -18,10 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from indexer.build import _manifest, text_hash
+from indexer.build import _manifest
 from indexer.chunk import ChunkerSettings
 from indexer.models import Chunk, Document, SentenceSpan
-from indexer.store import VersionData, choose_index_type, switch_current, write_version
+from indexer.store import (
+    VersionData,
+    choose_index_type,
+    switch_current,
+    text_hash,
+    write_version,
+)
 from service.qa.search.lexical import STOPWORDS
 
 # Content words so common that a question naming one matches a large share of the archive.
@@ -137,6 +143,7 @@ def write_index(
         corpus.sentences,
         [f"s{i}" for i in range(len(corpus.sentences))],
         sentence_vectors,
+        unit_vectors(len(corpus.documents), rng, 100, np.float16),
     )
     kind = choose_index_type(len(corpus.chunks))
     manifest = _manifest(

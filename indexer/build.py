@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
+from collections import ChainMap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ from indexer.store import (
     current_manifest,
     prune,
     switch_current,
+    text_hash,
     write_version,
 )
 
@@ -67,10 +68,6 @@ def embedding_input(title: str, text: str, title_words: int = 24) -> str:
     # A document without a headline is titled by its opening words, cut with an ellipsis.
     opening = head.removesuffix("…")
     return f"{head}\n{text}" if head and not text.startswith(opening) else text
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def build_index(
@@ -114,8 +111,10 @@ def build_index(
         titles = {doc.doc_id: doc.title for doc in documents}
         chunk_inputs = [embedding_input(titles[c.doc_id], c.text) for c in chunks]
         sentence_inputs = [texts[s.doc_id][s.start : s.end] for s in sentences]
+        headline_inputs = [doc.title for doc in documents]
         chunk_hashes = [text_hash(text) for text in chunk_inputs]
         sentence_hashes = [text_hash(text) for text in sentence_inputs]
+        headline_hashes = [text_hash(text) for text in headline_inputs]
 
         previous = current_manifest(out)
         full_reason = "--full" if full else _full_rebuild_reason(previous, embedder, settings)
@@ -133,15 +132,32 @@ def build_index(
         after = {doc.doc_id: doc.content_hash for doc in documents}
         todo = [i for i, h in enumerate(chunk_hashes) if h not in cache]
         todo_s = [i for i, h in enumerate(sentence_hashes) if h not in cache]
-        tick = progress(len(todo) + len(todo_s), "embedding") if progress else None
+        # A headline is often its document's first sentence too: embedded once.
+        fresh_sentences = {sentence_hashes[i] for i in todo_s}
+        todo_h = [
+            i for i, h in enumerate(headline_hashes) if h not in cache and h not in fresh_sentences
+        ]
+        tick = progress(len(todo) + len(todo_s) + len(todo_h), "embedding") if progress else None
         # Only text with no stored vector goes to the engine (an incremental build on a cluster
-        # ships only the new text), passages and sentences in one call.
+        # ships only the new text), passages, sentences and headlines in one call.
         fresh = engine.encode(
-            [chunk_inputs[i] for i in todo] + [sentence_inputs[i] for i in todo_s], embedder, tick
+            [chunk_inputs[i] for i in todo]
+            + [sentence_inputs[i] for i in todo_s]
+            + [headline_inputs[i] for i in todo_h],
+            embedder,
+            tick,
         )
-        vectors = _with_cached(fresh[: len(todo)], chunk_hashes, todo, cache, embedder.dimension)
+        split = (len(todo), len(todo) + len(todo_s))
+        vectors = _with_cached(fresh[: split[0]], chunk_hashes, todo, cache, embedder.dimension)
         sentence_vectors = _with_cached(
-            fresh[len(todo) :], sentence_hashes, todo_s, cache, embedder.dimension
+            fresh[split[0] : split[1]], sentence_hashes, todo_s, cache, embedder.dimension
+        )
+        headline_vectors = _with_cached(
+            fresh[split[1] :],
+            headline_hashes,
+            todo_h,
+            ChainMap(cache, {sentence_hashes[i]: sentence_vectors[i] for i in todo_s}),
+            embedder.dimension,
         )
         found, recognised = (
             recognise_new(
@@ -163,6 +179,7 @@ def build_index(
             sentences,
             sentence_hashes,
             sentence_vectors,
+            headline_vectors,
             sentence_entities=found,
         )
 
@@ -212,7 +229,7 @@ def _with_cached(
     fresh: np.ndarray,
     hashes: list[str],
     todo: list[int],
-    cache: dict[str, np.ndarray],
+    cache: Mapping[str, np.ndarray],
     dimension: int,
 ) -> np.ndarray:
     """Vectors for every text: the ``todo`` ones just embedded (``fresh``), the rest reused."""

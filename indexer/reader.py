@@ -15,6 +15,7 @@ from indexer.errors import IndexCorruptError
 from indexer.lexical import LexicalIndex
 from indexer.store import (
     DATABASE,
+    HEADLINE_VECTORS,
     LEXICAL,
     PASSAGE_VECTORS,
     SENTENCE_CENTRALITY,
@@ -22,6 +23,7 @@ from indexer.store import (
     VECTORS,
     read_manifest,
     resolve_version,
+    text_hash,
 )
 
 
@@ -37,6 +39,7 @@ class ChunkRow:
     title: str
     source: str
     published: str | None
+    headline: int  # the row of its document's title vector in ``IndexReader.headline_vectors``
 
 
 class IndexReader:
@@ -79,6 +82,11 @@ class IndexReader:
                     f"{len(self.sentence_centrality)} centrality values; rebuild it with "
                     "`ragqa index --full`"
                 )
+        try:
+            # Each document's title embedded, row = documents.headline.
+            self.headline_vectors = np.load(self.path / HEADLINE_VECTORS, mmap_mode="r")
+        except (OSError, ValueError) as e:
+            raise IndexCorruptError(f"cannot read {self.path / HEADLINE_VECTORS}: {e}") from e
         # Opened up front, never reopened: a request still running on this version keeps working
         # after a newer build prunes the directory (open files outlive their unlinking).
         self._connections = [self._connect() for _ in range(connections)]
@@ -87,6 +95,12 @@ class IndexReader:
             raise IndexCorruptError(
                 f"index {self.path} has {self.vectors.ntotal} vectors but {count} chunks; "
                 "rebuild it with `ragqa index --full`"
+            )
+        documents = self.db().execute("SELECT count(*) FROM documents").fetchone()[0]
+        if documents != len(self.headline_vectors):
+            raise IndexCorruptError(
+                f"index {self.path} has {documents} documents but {len(self.headline_vectors)} "
+                "headline vectors; rebuild it with `ragqa index --full`"
             )
         self.lexical = LexicalIndex(self.path / LEXICAL)
         if self.lexical.passages != count:
@@ -159,7 +173,8 @@ class IndexReader:
             return {}
         rows = self.db().execute(
             'SELECT c.id, c.chunk_id, c.doc_id, c.position, c.start, c."end", c.text,'
-            " d.title, d.source, d.published FROM chunks c JOIN documents d USING (doc_id)"
+            " d.title, d.source, d.published, d.headline"
+            " FROM chunks c JOIN documents d USING (doc_id)"
             f" WHERE c.id IN ({','.join('?' * len(wanted))})",
             wanted,
         )
@@ -220,10 +235,10 @@ class IndexReader:
         db = self.db()
         hash_of: dict[int, str] = {}
         out: dict[str, list[tuple[str, int, int]]] = {}
-        for sid, text_hash in db.execute("SELECT id, text_hash FROM sentences ORDER BY id"):
-            if text_hash not in out:  # the same text twice: its first sentence speaks for both
-                out[text_hash] = []
-                hash_of[sid] = text_hash
+        for sid, digest in db.execute("SELECT id, text_hash FROM sentences ORDER BY id"):
+            if digest not in out:  # the same text twice: its first sentence speaks for both
+                out[digest] = []
+                hash_of[sid] = digest
         rows = db.execute(
             'SELECT e.sentence_id, e.label, e.start - s.start, e."end" - s.start FROM entities e'
             " JOIN sentences s ON s.id = e.sentence_id ORDER BY e.sentence_id, e.start"
@@ -252,6 +267,9 @@ class IndexReader:
         sentence_matrix = np.asarray(self.sentence_vectors, dtype=np.float32)
         for row in db.execute("SELECT id, text_hash FROM sentences"):
             out[row["text_hash"]] = sentence_matrix[row["id"]]
+        headline_matrix = np.asarray(self.headline_vectors, dtype=np.float32)
+        for row in db.execute("SELECT headline, title FROM documents"):
+            out.setdefault(text_hash(row["title"]), headline_matrix[row["headline"]])
         return out
 
     def close(self) -> None:

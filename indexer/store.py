@@ -10,6 +10,7 @@ Layout of an index root::
       versions/<build_id>/vectors.faiss
       versions/<build_id>/chunks.sqlite
       versions/<build_id>/sentences.npy              (float16 sentence vectors, row = sentences.id)
+      versions/<build_id>/headlines.npy              (float16 title vectors, documents.headline)
       versions/<build_id>/lexical/                   (Tantivy BM25 index of chunk text)
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -35,10 +37,12 @@ from indexer.errors import IndexCorruptError, IndexNotFoundError
 from indexer.lexical import write_lexical
 from indexer.models import Chunk, Document, SentenceSpan
 
-FORMAT_VERSION = 4  # 3: BM25 in Tantivy (lexical/), no FTS5 tables; 4: sentence entities
+# 3: BM25 in Tantivy (lexical/), no FTS5 tables; 4: sentence entities; 5: headline vectors
+FORMAT_VERSION = 5
 MANIFEST, VECTORS, DATABASE = "manifest.json", "vectors.faiss", "chunks.sqlite"
 SENTENCE_VECTORS = "sentences.npy"
 SENTENCE_CENTRALITY = "sentence_centrality.npy"
+HEADLINE_VECTORS = "headlines.npy"
 LEXICAL = "lexical"
 # Exact passage vectors, kept beside an approximate index so rebuilds can reuse them losslessly.
 PASSAGE_VECTORS = "passages.npy"
@@ -50,7 +54,8 @@ _SCHEMA = """
 CREATE TABLE documents (
     doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, source TEXT NOT NULL, url TEXT,
     site_name TEXT, author TEXT, published TEXT, path TEXT NOT NULL, format TEXT NOT NULL,
-    text TEXT NOT NULL, content_hash TEXT NOT NULL
+    text TEXT NOT NULL, content_hash TEXT NOT NULL,
+    headline INTEGER NOT NULL UNIQUE  -- the row of its title's vector in headlines.npy
 );
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY,  -- the row number in the FAISS index
@@ -84,9 +89,16 @@ class VersionData:
     sentences: list[SentenceSpan]
     sentence_hashes: list[str]
     sentence_vectors: np.ndarray
+    # Per document, in ``documents`` order, the embedding of its title.
+    headline_vectors: np.ndarray
     # Per sentence, its named entities as (label, start, end) relative to the sentence's start;
     # None when the build recognised none (RAGQA_NER=off).
     sentence_entities: list[list[tuple[str, int, int]]] | None = None
+
+
+def text_hash(text: str) -> str:
+    """What stored vectors are keyed by: unchanged text is not embedded again."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def versions_dir(root: Path) -> Path:
@@ -189,6 +201,7 @@ def write_version(root: Path, manifest: dict[str, Any], data: VersionData) -> Pa
         np.save(tmp / SENTENCE_VECTORS, stored)
         # From the float16 vectors as stored, so it equals what a reader would compute from them.
         np.save(tmp / SENTENCE_CENTRALITY, centrality(stored))
+        np.save(tmp / HEADLINE_VECTORS, np.asarray(data.headline_vectors, dtype=np.float16))
         _write_database(tmp / DATABASE, data)
         write_lexical(tmp / LEXICAL, (c.text for c in data.chunks))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
@@ -230,11 +243,11 @@ def _write_database(path: Path, data: VersionData) -> None:
     try:
         db.executescript(_SCHEMA)
         db.executemany(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (d.doc_id, d.title, d.source, d.url, d.site_name, d.author, d.published, d.path,
-                 d.format, d.text, d.content_hash)
-                for d in data.documents
+                 d.format, d.text, d.content_hash, i)
+                for i, d in enumerate(data.documents)
             ],
         )  # fmt: skip
         db.executemany(

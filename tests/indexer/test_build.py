@@ -197,6 +197,40 @@ def test_centrality_is_stored_at_build_and_equals_what_a_reader_would_compute(
         IndexReader(old)
 
 
+def test_each_documents_headline_is_embedded_once_and_read_by_its_passages(
+    seed_index: Path, embedder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from indexer.store import HEADLINE_VECTORS
+
+    reader = IndexReader(seed_index)
+    rows = reader.db().execute("SELECT doc_id, title, headline FROM documents").fetchall()
+    assert (
+        sorted(r["headline"] for r in rows)
+        == list(range(len(rows)))
+        == list(range(len(reader.headline_vectors)))
+    )
+    # Each row is its title's embedding (stored in float16, embedded in a batch of other text).
+    titles = embedder.encode_corpus([r["title"] for r in rows])
+    stored = np.asarray(reader.headline_vectors, np.float32)[[r["headline"] for r in rows]]
+    assert float(np.sum(stored * titles, axis=1).min()) >= 0.99
+    # Each passage knows its document's row.
+    row_of = {r["doc_id"]: r["headline"] for r in rows}
+    chunks = reader.chunks(range(reader.vectors.ntotal))
+    assert {c.doc_id for c in chunks.values()} == set(row_of)
+    assert all(c.headline == row_of[c.doc_id] for c in chunks.values())
+    # A file that does not match the documents is refused.
+    old = tmp_path / "old"
+    shutil.copytree(resolve_version(seed_index), old)
+    np.save(old / HEADLINE_VECTORS, stored[:-1])
+    with pytest.raises(IndexCorruptError, match="headline vectors"):
+        IndexReader(old)
+    (old / HEADLINE_VECTORS).unlink()
+    with pytest.raises(IndexCorruptError, match="cannot read"):
+        IndexReader(old)
+
+
 def test_an_index_in_an_older_format_is_stale_and_rebuilt(  # type: ignore[no-untyped-def]
     seed_index: Path, tmp_path: Path, embedder
 ) -> None:

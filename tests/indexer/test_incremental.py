@@ -11,11 +11,23 @@ import pytest
 from indexer.build import build_index
 from indexer.chunk import ChunkerSettings
 from indexer.embed import BF16_MIN_COSINE
+from indexer.engines import LocalEngine
 from indexer.reader import IndexReader
 from indexer.store import resolve_version
 from service.eval.evaluate import load_questions
 from service.qa.retrieval import Retriever
 from tests.conftest import QUESTIONS, with_precision
+
+
+class Recording(LocalEngine):
+    """Embeds in this process, keeping the texts it was given."""
+
+    def __init__(self) -> None:
+        self.encoded: list[str] = []
+
+    def encode(self, texts, embedder, progress):  # type: ignore[no-untyped-def]
+        self.encoded.extend(texts)
+        return super().encode(texts, embedder, progress)
 
 
 def _rows(index: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
@@ -52,7 +64,8 @@ def test_incremental_equals_full_and_embeds_only_what_changed(
     build_index(corpus, incremental, embedder)
     assert _withdrawn(incremental)  # in 002, which is about to be withdrawn
     _edit(corpus)
-    report = build_index(corpus, incremental, embedder)
+    engine = Recording()
+    report = build_index(corpus, incremental, embedder, engine=engine)
     assert (report.added, report.changed, report.removed) == (
         ["005_tides"],
         ["000_86f8993b5b014a66"],
@@ -60,6 +73,11 @@ def test_incremental_equals_full_and_embeds_only_what_changed(
     )
     assert report.unchanged == 3
     assert report.documents_embedded == 2  # the new and the changed article, nothing else
+    # No headline was embedded again: the changed article kept its title, and the new one's is
+    # also its first sentence, embedded once as that.
+    manifest = IndexReader(incremental).manifest
+    assert len(engine.encoded) == manifest["counts"]["embedded"]
+    assert engine.encoded.count("Tidal Power Plant Opens") == 1
     assert 0 < report.embedded < report.chunks and report.full_reason is None
 
     reference = build_index(corpus, full, embedder, full=True)
@@ -67,7 +85,8 @@ def test_incremental_equals_full_and_embeds_only_what_changed(
 
     # Same documents, passages and sentences, and nothing left of the withdrawn article.
     for sql in (
-        "SELECT doc_id, title, source, published, text, content_hash FROM documents ORDER BY doc_id",
+        "SELECT doc_id, title, source, published, text, content_hash, headline FROM documents"
+        " ORDER BY doc_id",
         'SELECT id, chunk_id, doc_id, start, "end", text, text_hash FROM chunks ORDER BY id',
         'SELECT id, doc_id, start, "end", text_hash FROM sentences ORDER BY id',
     ):
@@ -82,7 +101,8 @@ def test_incremental_equals_full_and_embeds_only_what_changed(
         # fresh vectors agree with a full rebuild's, not bit for bit.
         for x, y in ((a.vectors.reconstruct_n(0, a.vectors.ntotal),
                       b.vectors.reconstruct_n(0, b.vectors.ntotal)),
-                     (a.sentence_vectors, b.sentence_vectors)):  # fmt: skip
+                     (a.sentence_vectors, b.sentence_vectors),
+                     (a.headline_vectors, b.headline_vectors)):  # fmt: skip
             x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
             assert np.sum(x * y, axis=1).min() >= BF16_MIN_COSINE
         return
@@ -91,11 +111,11 @@ def test_incremental_equals_full_and_embeds_only_what_changed(
         b.vectors.reconstruct_n(0, b.vectors.ntotal),
         atol=1e-5,
     )
-    np.testing.assert_allclose(
-        np.asarray(a.sentence_vectors, np.float32),
-        np.asarray(b.sentence_vectors, np.float32),
-        atol=2e-3,
-    )
+    for x, y in (
+        (a.sentence_vectors, b.sentence_vectors),
+        (a.headline_vectors, b.headline_vectors),
+    ):
+        np.testing.assert_allclose(np.asarray(x, np.float32), np.asarray(y, np.float32), atol=2e-3)
 
     # Same rankings for every development question, in every mode.
     ra, rb = Retriever(a, embedder), Retriever(b, embedder)

@@ -93,9 +93,10 @@ def assert_same_index(local: Path, remote: Path, tolerance: float) -> None:
         assert float(np.sum(x * y, axis=1).min()) >= 0.9999
         # Sentence vectors are stored in float16: a difference below the tolerance may still
         # round one float16 step apart.
-        x, y = (np.asarray(r.sentence_vectors, np.float32) for r in (a, b))
-        assert x.shape == y.shape
-        np.testing.assert_allclose(x, y, atol=tolerance, rtol=2.0**-10)
+        for name in ("sentence_vectors", "headline_vectors"):
+            x, y = (np.asarray(getattr(r, name), np.float32) for r in (a, b))
+            assert x.shape == y.shape
+            np.testing.assert_allclose(x, y, atol=tolerance, rtol=2.0**-10)
     finally:
         a.close()
         b.close()

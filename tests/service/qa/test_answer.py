@@ -209,7 +209,7 @@ def test_evidence_reranking_orders_by_best_sentence() -> None:
     from service.qa.retrieval import Hit
 
     def hit(i: int, score: float) -> Hit:
-        row = ChunkRow(i, f"d#{i}", "d", i, 100 * i, 100 * i + 90, "text", "Title", "s", None)
+        row = ChunkRow(i, f"d#{i}", "d", i, 100 * i, 100 * i + 90, "text", "Title", "s", None, 0)
         return Hit(row, score)
 
     def sentence(chunk: int, score: float, is_title: bool = False) -> ScoredSentence:
