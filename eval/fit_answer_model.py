@@ -58,13 +58,14 @@ from service.qa.rerank import (  # noqa: E402  (after the path)
 )
 
 STAGE1 = (
-    "pre cosine coverage retrieval pre_rank passage_rank log_words typed type_match person_match "
-    "kind_pattern lead_in quote heading settles"
+    "pre cosine headline coverage retrieval pre_rank passage_rank log_words typed type_match "
+    "person_match kind_pattern lead_in quote heading settles"
 ).split()
 # A reason cue helps only once the cross-encoder has read the windows (stage 1 with it chose
-# slightly worse windows: docs/answers.md).
+# slightly worse windows); the headline's cosine helps choose them, and stage 2 with it answered
+# worse (docs/answers.md).
 STAGE2 = [
-    *STAGE1,
+    *(f for f in STAGE1 if f != "headline"),
     *"reason_cue cross cross_gap cross_top cross_top_logit stage1 stage1_gap".split(),
 ]
 PASSAGES = "served retrieval evidence rank read answer_gap cross_gap type_any".split()

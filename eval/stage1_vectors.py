@@ -1,23 +1,18 @@
-"""Whether stage 1 chooses better windows with more of the bi-encoder than one cosine, as probes.
+"""Whether stage 1 chooses better windows with more of the bi-encoder than its cosines, as a probe.
 
     python eval/stage1_vectors.py --cache /tmp/fitcache \\
         --set news=/tmp/news-index:../shared/eval/news-dev/questions.jsonl ...   # the fit's sets
 
-Stage 1 sees the bi-encoder only through the cosine of the question and the bare sentence. Two
-probes over the fit's collection (the same ``--set`` flags and cache):
+Stage 1 sees the bi-encoder through two cosines: of the question and the bare sentence, and of
+the question and the sentence's headline (the ``headline`` feature, which this script probed
+before the index stored headline vectors; docs/answers.md). The probe over the fit's collection
+(the same ``--set`` flags and cache): the 384 products of the question's and the sentence's
+dimensions (their sum is the cosine) as features, so that fitted weights can say which dimensions
+matter, for a few L2 penalties.
 
-* **products**: the 384 products of the two vectors' dimensions (their sum is the cosine) as
-  features, so that fitted weights can say which dimensions matter, for a few L2 penalties;
-* **headline**: the cosine of the question and the sentence's article headline (encoded here;
-  the index stores no headline vector), which the cross-encoder reads and stage 1 does not.
-
-Printed first, with five folds grouped by article, per set: the share of answerable questions
-with a right sentence first and among the first 3 and 5 by stage 1 alone (the windows the
-cross-encoder reads are among the first 5). Then, for the headline feature, the whole stage run
-as the fit runs it (stage 1, the windows read, stage 2, the confidence), over ``--repeats``
-random assignments of articles to folds: the first answer holding the fact, and answer accuracy
-and abstention with each fold's threshold chosen on the other folds (the parameter file's pair
-rule and reading).
+Printed, with five folds grouped by article, per set: the share of answerable questions with a
+right sentence first and among the first 3 and 5 by stage 1 alone (the windows the
+cross-encoder reads are among the first 5).
 """
 
 from __future__ import annotations
@@ -34,12 +29,10 @@ from sklearn.model_selection import GroupKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import fit_answer_model as fit
 from fit_answer_model import READ, STAGE1, Softmax, collected, matrix, weights_for
 
 PENALTIES = (1.0, 10.0, 100.0, 1000.0)
 FIRST = (1, 3, 5)
-HEADLINE = "headline"
 
 
 def stage1_first(
@@ -68,16 +61,6 @@ def show(label: str, shares: dict[str, dict[int, float]]) -> None:
     print(f"{label:30}" + "  ".join(cells))
 
 
-def whole_run(questions: list[dict[str, Any]], repeats: int) -> dict[str, dict[str, float]]:
-    """Mean over ``repeats`` random splits of first answers, answer accuracy and abstention."""
-    from service.qa.rerank import AnswerModel
-
-    model = AnswerModel.load()
-    reading, pair = model.reading(model.fitted.get("windows", 5)), model.pair
-    spread = fit.other_splits(questions, repeats, 5, reading, pair, 0.5, 3.0)
-    return {s: {k: mean for k, (mean, _) in r.items()} for s, r in spread.items()}
-
-
 def main() -> int:
     from indexer.reader import IndexReader
     from service.cli.common import make_embedder
@@ -86,7 +69,6 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--set", action="append", required=True, help="NAME=INDEX:QUESTIONS[:SAMPLE]")
     ap.add_argument("--cache", type=Path, default=None, help="The fit's collection cache.")
-    ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     asked, readers = {}, {}
     for spec in args.set:
@@ -98,22 +80,10 @@ def main() -> int:
                 q = json.loads(line)
                 asked[(name, str(q["id"]))] = q["question"]
     embedder = make_embedder(Settings())
-    headlines: dict[tuple[str, str], np.ndarray] = {}
-
-    def headline(name: str, sentence: int) -> np.ndarray:
-        db = readers[name].db()
-        doc = db.execute("SELECT doc_id FROM sentences WHERE id = ?", (sentence,)).fetchone()[0]
-        if (name, doc) not in headlines:
-            row = db.execute("SELECT title FROM documents WHERE doc_id = ?", (doc,)).fetchone()
-            headlines[(name, doc)] = embedder.encode([row[0] or ""])[0]
-        return headlines[(name, doc)]
-
     questions = collected(args.set, READ, "title", args.cache)
-    served, products, titled = [], [], []
+    served, products = [], []
     for q in questions:
         query = embedder.encode([asked[(q["set"], q["id"])]])[0]
-        for c in q["candidates"]:
-            c["features"][HEADLINE] = float(headline(q["set"], c["sentence"]) @ query)
         read = [c for c in q["candidates"] if c["cross"] is not None]
         if not read:
             continue
@@ -123,20 +93,11 @@ def main() -> int:
         served.append((q, features, labels))
         inter = np.asarray(vectors, dtype=np.float64) * query
         products.append((q, np.hstack([features, inter]), labels))
-        titled.append((q, matrix([c["features"] for c in read], [*STAGE1, HEADLINE]), labels))
 
     print(f"{'':30}first 1/3/5 by stage 1, answerable questions, out of fold")
     show("stage 1 (served features)", stage1_first(served, 1.0))
     for l2 in PENALTIES:
         show(f"with the products, L2 {l2:g}", stage1_first(products, l2))
-    show("with the headline cosine", stage1_first(titled, 1.0))
-
-    print(f"whole stage, mean over {args.repeats} splits: first / answer accuracy / abstained")
-    for label, extra in (("served features", []), ("with the headline cosine", [HEADLINE])):
-        fit.STAGE1[len(STAGE1) :] = extra  # the fit's stage-1 features, as the stages read them
-        for name, r in whole_run(questions, args.repeats).items():
-            cells = [f"{r[k]:.3f}" for k in ("first", "answer_accuracy", "abstained") if k in r]
-            print(f"  {label:28} {name} " + " / ".join(cells))
     return 0
 
 

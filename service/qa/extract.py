@@ -87,6 +87,7 @@ class ScoredSentence:
     coverage: float
     score: float
     is_title: bool = False  # the document's headline, repeated as its first line
+    headline: float = 0.0  # cosine(question, the document's headline)
 
 
 class SentenceScorer:
@@ -152,6 +153,9 @@ class SentenceScorer:
         if self.centrality is not None:
             adjusted = cosines - self.centroid_weight * self.centrality[ids]
         dense = dict(zip(ids, cosines.tolist(), strict=True))
+        rows = sorted({h.chunk.headline for h in hits})
+        headlines = np.asarray(self.reader.headline_vectors[rows], dtype=np.float32) @ query
+        headline = dict(zip(rows, headlines.tolist(), strict=True))
         base = dict(zip(ids, adjusted.tolist(), strict=True))
         out: dict[int, list[ScoredSentence]] = {}
         for hit in hits:
@@ -171,6 +175,7 @@ class SentenceScorer:
                         sid, chunk.id, chunk.doc_id, start, end, text, dense[sid], coverage,
                         base[sid] + self.coverage_weight * coverage,
                         is_title=start == 0 and text == chunk.title,
+                        headline=headline[chunk.headline],
                     )
                 )  # fmt: skip
             out[chunk.id] = scored

@@ -191,6 +191,7 @@ def stage1_features(
     return {
         "pre": pre,
         "cosine": sentence.dense,
+        "headline": sentence.headline,
         "coverage": sentence.coverage,
         "retrieval": retrieval,
         "pre_rank": math.log1p(rank),

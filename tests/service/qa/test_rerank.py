@@ -43,12 +43,6 @@ def document_text(answerer: Answerer, doc_id: str) -> str:
     return str(row["text"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 24 open: stage 1 puts the reason sentence (5.96) beyond the window gap of a "
-    "restating one (8.62), and read, the cross-encoder scores it (6.52) below sentences that "
-    "report the departure (7.63, 7.36); see docs/answers.md",
-)
 def test_the_quickstart_question_is_answered_with_the_reason(answerer: Answerer) -> None:
     answer = ask(answerer, "Why did Jerry Tworek leave OpenAI?").answer
     assert answer is not None
@@ -384,6 +378,25 @@ def test_a_passage_with_an_entity_of_the_asked_type_scores_higher(answerer: Answ
     for chunk_id, score in scores.items():
         expected = weight["type_any"] if chunk_id in holding else 0.0
         assert score - without[chunk_id] == pytest.approx(expected)
+
+
+def test_stage_1_reads_how_near_each_sentences_headline_is_to_the_question(
+    answerer: Answerer,
+) -> None:
+    question = "Why did Jerry Tworek leave OpenAI?"
+    reranker = answerer.reranker
+    assert reranker is not None and "headline" in reranker.model.stage1.features
+    retrieval = answerer.retriever.retrieve(question, 15)
+    hits, scored = answerer.order(question, retrieval.query, retrieval.hits)
+    pool = reranker.pool(question, hits, scored)
+    titles = {c.hit.chunk.doc_id: c.hit.chunk.title for c in pool}
+    assert len(titles) > 1
+    # The index's stored headline vectors: the title as the query encoder embeds it, to float16.
+    near = answerer.retriever.embedder.encode(list(titles.values())) @ retrieval.query
+    expected = dict(zip(titles, near.tolist(), strict=True))
+    assert len({round(v, 3) for v in expected.values()}) == len(expected)
+    for c in pool:
+        assert c.features["headline"] == pytest.approx(expected[c.hit.chunk.doc_id], abs=0.01)
 
 
 def test_the_parameter_file_names_the_command_that_refits_it() -> None:
