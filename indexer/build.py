@@ -132,10 +132,15 @@ def build_index(
         after = {doc.doc_id: doc.content_hash for doc in documents}
         todo = [i for i, h in enumerate(chunk_hashes) if h not in cache]
         todo_s = [i for i, h in enumerate(sentence_hashes) if h not in cache]
-        # A headline is often its document's first sentence too: embedded once.
-        fresh_sentences = {sentence_hashes[i] for i in todo_s}
+        # A headline is often its document's first sentence too: embedded once, as that (only
+        # such sentences are looked up, so a full build holds no map of every sentence).
+        titles_set = set(headline_hashes)
+        as_sentence: dict[str, int] = {}
+        for i in todo_s:
+            if sentence_hashes[i] in titles_set:
+                as_sentence.setdefault(sentence_hashes[i], i)
         todo_h = [
-            i for i, h in enumerate(headline_hashes) if h not in cache and h not in fresh_sentences
+            i for i, h in enumerate(headline_hashes) if h not in cache and h not in as_sentence
         ]
         tick = progress(len(todo) + len(todo_s) + len(todo_h), "embedding") if progress else None
         # Only text with no stored vector goes to the engine (an incremental build on a cluster
@@ -156,7 +161,7 @@ def build_index(
             fresh[split[1] :],
             headline_hashes,
             todo_h,
-            ChainMap(cache, {sentence_hashes[i]: sentence_vectors[i] for i in todo_s}),
+            ChainMap(cache, {h: sentence_vectors[i] for h, i in as_sentence.items()}),
             embedder.dimension,
         )
         found, recognised = (

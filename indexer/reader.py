@@ -96,7 +96,9 @@ class IndexReader:
                 f"index {self.path} has {self.vectors.ntotal} vectors but {count} chunks; "
                 "rebuild it with `ragqa index --full`"
             )
-        documents = self.db().execute("SELECT count(*) FROM documents").fetchone()[0]
+        # Rows are 0..documents-1 (UNIQUE): the largest, read from its index, says both.
+        last = self.db().execute("SELECT max(headline) FROM documents").fetchone()[0]
+        documents = 0 if last is None else last + 1
         if documents != len(self.headline_vectors):
             raise IndexCorruptError(
                 f"index {self.path} has {documents} documents but {len(self.headline_vectors)} "
